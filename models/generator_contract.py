@@ -1,0 +1,126 @@
+"""The contract between an exported generator and the live loop: metadata in the file.
+
+An exported ``.tflite`` generator carries one JSON document in the flatbuffer's
+``metadata`` table under the name ``reenact``. It says what the network expects (input
+size, value range, the sketch version it was trained on, the alignment margin) and what
+retargeting needs (the target's neutral landmarks and the range of each expression
+measure seen in training). Reading and writing use only LiteRT's flatbuffer schema, so
+neither side needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models.errors import UserError
+from models.sketch import SKETCH_VERSION
+
+METADATA_NAME = "reenact"
+CONTRACT_VERSION = "reenact-generator/1"
+
+
+class ModelContractError(UserError):
+    """A generator file that is missing, unreadable or made for another front-end."""
+
+
+@dataclass(frozen=True)
+class GeneratorMetadata:
+    """Everything the live loop must know about a generator, stored inside its file."""
+
+    input_size: int
+    sketch_version: str
+    margin: float
+    neutral_landmarks: list  # (478, 3) aligned-crop coordinates at input_size
+    expression_ranges: dict  # measure name -> [low, high] over the training frames
+    credit: str
+    quantization: str = "fp32"
+    value_range: tuple = (-1.0, 1.0)  # float range of the network's input and output
+    channel_order: str = "BGR"
+    architecture: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    contract: str = CONTRACT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GeneratorMetadata":
+        data = json.loads(text)
+        data["value_range"] = tuple(data.get("value_range", (-1.0, 1.0)))
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+    @property
+    def neutral(self) -> np.ndarray:
+        return np.asarray(self.neutral_landmarks, dtype=np.float32)
+
+
+def model_id(model_bytes: bytes) -> str:
+    """A short, stable id of a model file (its content hash)."""
+    return hashlib.sha256(model_bytes).hexdigest()[:8]
+
+
+def write_metadata(model_bytes: bytes, metadata: GeneratorMetadata) -> bytes:
+    """Return the flatbuffer ``model_bytes`` with ``metadata`` embedded (replacing any)."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(metadata.to_json().encode("utf-8"), dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _name(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_metadata(model_bytes: bytes) -> GeneratorMetadata:
+    """The metadata embedded by :func:`write_metadata`; raises ModelContractError."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    try:
+        model = schema.Model.GetRootAs(bytearray(model_bytes), 0)
+        for index in range(model.MetadataLength()):
+            entry = model.Metadata(index)
+            if _name(entry.Name()) == METADATA_NAME:
+                data = model.Buffers(entry.Buffer()).DataAsNumpy()
+                return GeneratorMetadata.from_json(bytes(data).decode("utf-8"))
+    except ModelContractError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any parse failure means "not a model of ours"
+        raise ModelContractError(f"not a readable TFLite model ({type(error).__name__})") from error
+    raise ModelContractError("the model carries no reenact metadata (was it made by `reenact export`?)")
+
+
+def load_generator_file(path: str | Path, expected_size: int | None = None) -> tuple[bytes, GeneratorMetadata]:
+    """Read a generator file and check it against this front-end; clear errors only."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelContractError(f"model {path}: no such file")
+    model_bytes = path.read_bytes()
+    try:
+        metadata = read_metadata(model_bytes)
+    except ModelContractError as error:
+        raise ModelContractError(f"model {path}: {error}") from None
+    if metadata.sketch_version != SKETCH_VERSION:
+        raise ModelContractError(
+            f"model {path}: trained on sketch {metadata.sketch_version!r}, expected "
+            f"{SKETCH_VERSION!r}; retrain or re-export it with this version")
+    if expected_size is not None and metadata.input_size != expected_size:
+        raise ModelContractError(
+            f"model {path}: input size {metadata.input_size}, expected {expected_size}")
+    if np.asarray(metadata.neutral_landmarks).shape != (478, 3):
+        raise ModelContractError(f"model {path}: neutral landmarks missing or malformed")
+    return model_bytes, metadata
