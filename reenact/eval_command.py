@@ -1,0 +1,43 @@
+"""``reenact eval``: measure a generator, on a data set's validation split or on a driver clip.
+
+``--data DATA`` compares generated faces with the real validation frames (PSNR, SSIM,
+landmark fidelity, mouth opening); ``--driver CLIP`` runs a driver clip through the live
+path and measures whether the generated face follows its expressions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from models.default_model import DEFAULT_GENERATOR
+from models.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=DEFAULT_GENERATOR,
+                        help="exported generator (.tflite); default: the shipped model")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", type=Path, help="prepared data set: evaluate on its validation split")
+    what.add_argument("--driver", help="driver clip: evaluate expression transfer through the live path")
+    parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    parser.add_argument("--grid", type=Path, help="image grid to write (with --data; default: next to --json)")
+    parser.add_argument("--calibrate", type=int, default=30,
+                        help="frames of the driver used as its neutral face (with --driver; default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.model.is_file():
+        raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
+    if args.data is not None:
+        from training.evaluate import evaluate_data
+
+        grid = args.grid or args.json.with_suffix(".png")
+        figures = evaluate_data(args.model, args.data, args.json, grid)
+    else:
+        from realtime.expression_eval import evaluate_driver
+
+        figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate)
+    print(json.dumps(figures, indent=2))
+    return 0
