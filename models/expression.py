@@ -1,0 +1,60 @@
+"""Expression measures of one face, shared by data preparation, retargeting and evaluation.
+
+Each is scale-free (divided by the inter-ocular distance) or an angle, so a target's
+range and a driver's range can be compared and mapped onto each other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from models import face_topology as topology
+
+# Points along the upper edge of each brow (the brow contours' first halves are their
+# lower edges); their mean height above the eye's upper lid is the brow raise.
+RIGHT_BROW_UPPER = (70, 63, 105, 66, 107)
+LEFT_BROW_UPPER = (300, 293, 334, 296, 336)
+
+EXPRESSION_MEASURES = ("mouth_open", "eye_open", "brow_raise", "yaw_deg", "pitch_deg", "roll_deg")
+
+
+def brow_raise(points: np.ndarray) -> float:
+    """Mean height of the upper brow edge above the upper eyelid, over the inter-ocular distance.
+
+    A distance (not a y difference), so head roll does not change it.
+    """
+    points = np.asarray(points)
+    gaps = []
+    for brow, lid in ((RIGHT_BROW_UPPER, topology.RIGHT_EYE_UPPER), (LEFT_BROW_UPPER, topology.LEFT_EYE_UPPER)):
+        gaps.append(np.linalg.norm(points[list(brow), :2].mean(axis=0) - points[lid, :2]))
+    return float(np.mean(gaps) / topology.inter_ocular(points))
+
+
+def head_angles_deg(pose: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from a 4x4 facial transformation matrix.
+
+    The rotation is decomposed as ``R = Ry(yaw) @ Rx(pitch) @ Rz(roll)`` in MediaPipe's
+    face frame (x to the image's right, y up, z toward the camera): yaw turns about the
+    vertical axis, pitch nods, roll tilts in the image plane. A frontal face is (0, 0, 0).
+    """
+    rotation = np.asarray(pose, np.float64)[:3, :3]
+    rotation = rotation / np.cbrt(np.linalg.det(rotation))  # the matrix may carry a scale
+    yaw = math.atan2(rotation[0, 2], rotation[2, 2])
+    pitch = math.atan2(-rotation[1, 2], math.hypot(rotation[0, 2], rotation[2, 2]))
+    roll = math.atan2(rotation[1, 0], rotation[1, 1])
+    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
+
+
+def expression_measures(points: np.ndarray, pose: np.ndarray) -> dict[str, float]:
+    """Every measure in :data:`EXPRESSION_MEASURES` for one face."""
+    yaw, pitch, roll = head_angles_deg(pose)
+    return {
+        "mouth_open": topology.mouth_opening(points),
+        "eye_open": topology.eye_opening(points),
+        "brow_raise": brow_raise(points),
+        "yaw_deg": yaw,
+        "pitch_deg": pitch,
+        "roll_deg": roll,
+    }

@@ -1,0 +1,135 @@
+"""Expression fidelity of a generator on a driver clip: does the face do what the driver does?
+
+The clip runs through the live loop's own stage code (landmarks, smoothing, retargeting,
+sketch, generator), offline and without threads, calibrated on the clip's first frames.
+MediaPipe then looks again, in IMAGE mode, at every generated face. PSNR cannot see a
+mouth drawn open when it should be shut; these figures can:
+
+- ``mouth_open_corr`` / ``eye_open_corr``: Pearson's r over the clip between the driver's
+  measure and the generated face's;
+- ``shape_drift``: how far the generated face's rigid shape (oval, nose, brows; aligned,
+  in inter-ocular units) lies from the target's neutral shape, divided by how far the
+  driver's lies from it: below 1 the target kept its own face;
+- ``detect_rate``: the share of generated faces MediaPipe finds at all.
+
+The same correlations between the driver and the retargeted landmarks (``retarget_*``)
+tell a retargeting fault from a generator fault.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from models import face_topology as topology
+from models.alignment import Alignment
+from models.default_model import DEFAULT_GENERATOR
+from models.errors import UserError
+from models.landmarker import FaceLandmarker, LandmarkerOptions
+from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
+from realtime.pipeline import BackStages, FrontStages, Packet, PipelineOptions
+from realtime.retarget import Retargeter, RetargetOptions
+from realtime.sinks import Controls
+from realtime.sources import open_source
+from realtime.stats import RunStats
+from training.metrics import pearson_correlation
+
+_MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
+
+
+def rigid_distance(points: np.ndarray, reference: np.ndarray) -> float:
+    """Mean distance of the RIGID_SHAPE points from ``reference``'s, in its inter-ocular units."""
+    rigid = list(topology.RIGID_SHAPE)
+    distances = np.linalg.norm(np.asarray(points)[rigid, :2] - np.asarray(reference)[rigid, :2], axis=1)
+    return float(distances.mean() / topology.inter_ocular(reference))
+
+
+def _calibrate(clip: str, retargeter: Retargeter, size: int, margin: float, frames: int) -> None:
+    """Feed the clip's first ``frames`` faces to the retargeter through the front stages."""
+    with open_source(clip) as source, FaceLandmarker(LandmarkerOptions()) as landmarker:
+        front = FrontStages(landmarker, retargeter, size, margin, RunStats())
+        for frame in source:
+            front(Packet(frame))
+            if retargeter.calibrated:
+                return
+    if not retargeter.calibrated:
+        raise UserError(f"driver {clip}: fewer than {frames} frames with a face to calibrate on; "
+                        "pass a smaller calibrate_frames")
+
+
+def _json_number(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 4)
+
+
+def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
+                    calibrate_frames: int = 30, max_frames: int | None = None,
+                    num_threads: int = DEFAULT_THREADS) -> dict:
+    """Run ``clip`` through the live path with ``model_path``; write and return the figures.
+
+    ``model_path`` None means the shipped generator; ``max_frames`` limits the clip (None:
+    all of it). Raises UserError for a bad model or clip.
+    """
+    clip = str(clip)
+    model_path = DEFAULT_GENERATOR if model_path is None else model_path
+    runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
+    metadata = runner.metadata
+    size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
+    retargeter = Retargeter(target, metadata.expression_ranges, RetargetOptions(calibrate_frames=calibrate_frames))
+    if calibrate_frames > 0:
+        _calibrate(clip, retargeter, size, margin, calibrate_frames)
+
+    driver_series = {name: [] for name in _MEASURES}  # every frame with a face
+    retarget_series = {name: [] for name in _MEASURES}
+    paired_driver = {name: [] for name in _MEASURES}  # frames whose generated face was found
+    generated_series = {name: [] for name in _MEASURES}
+    generated_drift, driver_drift = [], []
+    frames = with_face = 0
+    stats = RunStats()
+    with open_source(clip) as source, FaceLandmarker(LandmarkerOptions()) as landmarker, \
+            FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
+        front = FrontStages(landmarker, retargeter, size, margin, stats)
+        back = BackStages(runner, stats, Controls("target"), PipelineOptions())
+        for frame in source:
+            if max_frames is not None and frames >= max_frames:
+                break
+            frames += 1
+            packet = back.generate(front(Packet(frame)))
+            if packet.generated is None:
+                continue
+            with_face += 1
+            for name, measure in _MEASURES.items():
+                driver_series[name].append(measure(packet.driver_aligned))
+                retarget_series[name].append(measure(packet.target_aligned))
+            found = checker.detect(packet.generated)
+            if found is None:
+                continue
+            generated = Alignment.from_landmarks(found.points, size, margin).apply(found.points)
+            for name, measure in _MEASURES.items():
+                paired_driver[name].append(driver_series[name][-1])
+                generated_series[name].append(measure(generated))
+            generated_drift.append(rigid_distance(generated, target))
+            driver_drift.append(rigid_distance(packet.driver_aligned, target))
+    if frames == 0:
+        raise UserError(f"driver {clip}: no frames could be read")
+
+    detected = len(generated_drift)
+    generator_ms = stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)
+    report = {
+        "clip": clip, "model": str(model_path), "frames": frames, "frames_with_face": with_face,
+        "detect_rate": _json_number(detected / with_face if with_face else 0.0),
+        "shape_drift": _json_number(np.mean(generated_drift) / np.mean(driver_drift) if detected else math.nan),
+        "calibrate_frames": calibrate_frames,
+        "generator_ms_p50": _json_number(generator_ms),
+    }
+    for name in _MEASURES:
+        report[f"{name}_corr"] = _json_number(pearson_correlation(paired_driver[name], generated_series[name]))
+        report[f"retarget_{name}_corr"] = _json_number(
+            pearson_correlation(driver_series[name], retarget_series[name]))
+    if json_out is not None:
+        json_out = Path(json_out)
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+    return report

@@ -1,0 +1,326 @@
+"""The live loop: capture, then per frame landmarks ... sinks, as a two-stage pipeline.
+
+Three threads. Capture reads the source (:mod:`realtime.capture`). The front thread runs
+landmarks, One-Euro smoothing, retargeting and the sketch; the main thread runs the
+generator, post-processing, the label and the sinks (the window must live on the main
+thread). A one-slot hand-off joins the two, so while LiteRT generates frame n, MediaPipe
+already looks at frame n+1: both release the GIL, so on two cores the stages overlap
+instead of running back to back. The hand-off blocks rather than drops. A camera's
+frames are dropped only at capture, and the front thread takes one only when the
+hand-off has room, so a frame waits for at most one back-stage period.
+
+Each stage times itself into :class:`RunStats` and into the frame's :class:`Packet`,
+the small per-frame record that carries the image and what each stage added.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.alignment import Alignment
+from models.landmarker import FaceLandmarker, FaceLandmarks, LandmarkerOptions
+from models.sketch import render_sketch
+from realtime import kernels
+from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
+from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
+from realtime.label import burn_label, write_note
+from realtime.one_euro import OneEuroFilter, OneEuroOptions
+from realtime.postprocess import DEFAULT_OUTPUT_SIZE, compose, frame_shape
+from realtime.retarget import HeadMotion, Retargeter, RetargetOptions
+from realtime.sinks import Controls, FileSink, Sink, SinkSet, VirtualCameraSink, WindowSink
+from realtime.sources import Frame, FrameSource, open_source
+from realtime.stats import RunStats
+
+NO_FACE_DIM = 0.4  # brightness of the last face while no face is found
+NO_FACE_NOTE = "no face"
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Per-frame choices of the loop."""
+
+    layout: str = "target"
+    output_size: int = DEFAULT_OUTPUT_SIZE
+    retarget: RetargetOptions = RetargetOptions()
+    follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
+    smoothing: OneEuroOptions = OneEuroOptions()
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Everything ``reenact live`` was asked to do (built by the CLI)."""
+
+    source: str
+    model_path: Path
+    outputs: tuple[str, ...]  # "window", "virtualcam", or video file paths
+    stats_path: Path | None = None
+    num_threads: int = DEFAULT_THREADS
+    capture: CaptureOptions = CaptureOptions()
+    pipeline: PipelineOptions = PipelineOptions()
+    snapshot_dir: Path = Path("out/snapshots")
+
+
+@dataclass
+class Packet:
+    """One frame on its way through the loop; each stage fills in its part."""
+
+    frame: Frame
+    face: FaceLandmarks | None = None
+    points: np.ndarray | None = None  # smoothed landmarks, frame pixels
+    driver_aligned: np.ndarray | None = None  # the driver's landmarks in the model's crop
+    target_aligned: np.ndarray | None = None  # retargeted landmarks drawn into the sketch
+    sketch: np.ndarray | None = None
+    head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
+    generated: np.ndarray | None = None  # the generator's face, (S, S, 3) uint8
+    output: np.ndarray | None = None  # the labelled frame the sinks get
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_face(self) -> bool:
+        return self.face is not None
+
+
+class _Timer:
+    """Times a stage into the run's stats and the packet."""
+
+    def __init__(self, stats: RunStats):
+        self.stats = stats
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str, packet: Packet):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - start) * 1000.0
+            packet.stage_ms[stage] = elapsed
+            self.stats.add_stage(stage, elapsed)
+
+
+class FrontStages:
+    """Landmarks, smoothing, retargeting and sketch: everything before the generator."""
+
+    def __init__(self, landmarker: FaceLandmarker, retargeter: Retargeter, size: int, margin: float,
+                 stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(), controls: Controls | None = None):
+        self.landmarker = landmarker
+        self.retargeter = retargeter
+        self.size, self.margin = size, margin
+        self.controls = controls
+        self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
+        self._smoother = OneEuroFilter(smoothing)
+        self._time = _Timer(stats)
+
+    def warm_up(self) -> None:
+        """Load the smoothing kernel before the first frame, so frame 0 does not pay for it."""
+        warm = OneEuroFilter(self._smoother.options)
+        for time_s in (0.0, 0.033):
+            warm(np.zeros((478, 3), np.float32), time_s)
+
+    def __call__(self, packet: Packet) -> Packet:
+        frame = packet.frame
+        with self._time("landmarks", packet):
+            packet.face = self.landmarker.detect(frame.image, round(frame.timestamp_ms))
+        if packet.face is None:
+            self._smoother.reset()  # the next face may be far from the last one
+            return packet
+        with self._time("smooth", packet):
+            packet.points = self._smoother(packet.face.points, frame.timestamp_ms / 1000.0)
+        with self._time("retarget", packet):
+            if self.controls is not None and self.controls.take_calibration_request():
+                self.retargeter.recalibrate()
+                self.head_motion.recalibrate()
+            alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
+            packet.driver_aligned = alignment.apply(packet.points)
+            packet.target_aligned = self.retargeter(packet.driver_aligned)
+            packet.head_motion = self.head_motion(alignment.matrix)
+        with self._time("sketch", packet):
+            packet.sketch = render_sketch(packet.target_aligned, self.size)
+        return packet
+
+
+class BackStages:
+    """Generator, post-processing, label and sinks: everything after the sketch."""
+
+    def __init__(self, runner: GeneratorRunner, stats: RunStats, controls: Controls,
+                 options: PipelineOptions = PipelineOptions(), sinks: SinkSet | None = None):
+        self.runner = runner
+        self.stats = stats
+        self.controls = controls
+        self.options = options
+        self.sinks = sinks
+        self.canvas_shape = frame_shape(options.layout, options.output_size)
+        self._last_face = np.zeros((runner.size, runner.size, 3), np.uint8)
+        self._dimmed = np.empty_like(self._last_face)
+        self._time = _Timer(stats)
+
+    def warm_up(self) -> None:
+        """Run the generator and the kernels once, so frame 0 does not pay for loading them."""
+        self.runner.warm_up()
+        kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
+
+    def generate(self, packet: Packet) -> Packet:
+        """The generator stage alone (the offline evaluation stops here)."""
+        if packet.sketch is not None:
+            with self._time("generator", packet):
+                packet.generated = self.runner.generate(packet.sketch)
+        return packet
+
+    def __call__(self, packet: Packet) -> Packet:
+        self.generate(packet)
+        with self._time("post", packet):
+            face = packet.generated
+            if face is None:  # no face: the last one, dimmed, with a note
+                face = kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
+            else:
+                if self.options.follow_head and packet.head_motion is not None:
+                    face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REPLICATE)
+                self._last_face = face
+            output = compose(self.controls.layout, face, packet.frame.image, self.options.output_size,
+                             self.canvas_shape)
+            if packet.generated is None:
+                write_note(output, NO_FACE_NOTE)
+        with self._time("label", packet):
+            packet.output = burn_label(output)
+        if self.sinks is not None:
+            with self._time("sinks", packet):
+                self.sinks.send(packet.output)
+            self.stats.count_out(packet.frame.capture_time, packet.has_face)
+        return packet
+
+
+def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats) -> list[Sink]:
+    """One sink per ``--output``: "window", "virtualcam" or a video file path."""
+    sinks: list[Sink] = []
+    for output in config.outputs:
+        if output == "window":
+            sinks.append(WindowSink(controls, stats, snapshot_dir=config.snapshot_dir))
+        elif output == "virtualcam":
+            sinks.append(VirtualCameraSink())
+        else:
+            sinks.append(FileSink(Path(output)))
+    return sinks
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(controls: Controls):
+    """SIGTERM ends the run like ``q`` does (files finalised); only the main thread may set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: controls.stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class LivePipeline:
+    """Runs front and back stages over a capture thread until the source ends or a stop."""
+
+    def __init__(self, front: FrontStages, back: BackStages, controls: Controls):
+        self.front = front
+        self.back = back
+        self.controls = controls
+        self._handoff = BoundedHandoff(1)
+        self._front_error: BaseException | None = None
+        self.stopped_by = "end of source"
+
+    def run(self, capture: CaptureThread) -> None:
+        """Process every frame ``capture`` delivers; returns when done or stopped."""
+        front_thread = threading.Thread(target=self._front_loop, args=(capture,), name="front", daemon=True)
+        capture.start()
+        front_thread.start()
+        try:
+            with _stop_on_sigterm(self.controls):
+                self._back_loop()
+        except KeyboardInterrupt:
+            self.stopped_by = "interrupt"
+        except BaseException:
+            self.stopped_by = "error"
+            raise
+        finally:
+            self.controls.stop.set()
+            capture.stop()
+            front_thread.join(timeout=10.0)
+        if self._front_error is not None:
+            self.stopped_by = "error"
+            raise self._front_error
+
+    def _front_loop(self, capture: CaptureThread) -> None:
+        stop = self.controls.stop
+        live = capture.source.is_live
+        try:
+            while True:
+                # A camera frame is taken only once the back stage can take it next: it is
+                # then as fresh as it can be when it reaches the generator, and no landmarks
+                # are spent on frames that would be dropped.
+                if live and not self._handoff.wait_for_room(stop):
+                    return
+                frame = capture.next_frame(stop)
+                if frame is None:
+                    return
+                self._handoff.put(self.front(Packet(frame)), stop)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the main thread
+            self._front_error = error
+        finally:
+            self._handoff.close()
+
+    def _back_loop(self) -> None:
+        while not self.controls.stop.is_set():
+            try:
+                packet = self._handoff.get(timeout=0.05)
+            except queue.Empty:
+                continue  # look at the stop flag again
+            if packet is None:
+                return
+            self.back(packet)
+        self.stopped_by = "stop requested"
+
+
+def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameSource | None = None,
+             controls: Controls | None = None) -> dict:
+    """Run the live loop as configured; returns (and writes, with ``stats_path``) the stats.
+
+    The model is loaded and checked before any camera opens. ``sinks`` and ``source``
+    replace the ones ``config`` names (tests, embedding); ``controls`` lets a caller stop
+    the loop from another thread.
+    """
+    runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
+    metadata = runner.metadata
+    stats = RunStats()
+    controls = controls or Controls(config.pipeline.layout)
+    retargeter = Retargeter(metadata.neutral, metadata.expression_ranges, config.pipeline.retarget)
+    opened = source if source is not None else open_source(config.source)
+    reopen = (lambda: open_source(config.source)) if source is None and opened.is_live else None
+    pipeline = None
+    try:
+        with opened, FaceLandmarker(LandmarkerOptions()) as landmarker:
+            sink_set = SinkSet(sinks if sinks is not None else build_sinks(config, controls, stats), opened.fps)
+            front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats,
+                                config.pipeline.smoothing, controls)
+            back = BackStages(runner, stats, controls, config.pipeline, sink_set)
+            front.warm_up()
+            back.warm_up()
+            pipeline = LivePipeline(front, back, controls)
+            try:
+                pipeline.run(CaptureThread(opened, stats, config.capture, reopen))
+            finally:
+                sink_set.close()
+    finally:
+        extra = {"source": opened.name, "model": str(config.model_path),
+                 "stopped_by": pipeline.stopped_by if pipeline is not None else "error",
+                 "calibrated": retargeter.calibrated}
+        summary = {**stats.summary(), **extra}
+        if config.stats_path is not None:
+            stats.write_json(config.stats_path, extra)
+    return summary

@@ -1,0 +1,289 @@
+"""Retargeting: the driver's expression on the target's face, in aligned-crop coordinates.
+
+After calibration (the median of the driver's first frames, taken as their neutral face),
+each frame's deviation from that neutral is scaled per region (eyes by eye width, lips by
+mouth width, the rest by the inter-ocular distance) and added to the target's neutral
+landmarks from the model's metadata: the target keeps its own face shape and takes the
+driver's expression and out-of-plane head motion.
+
+A target's footage spans only the expressions it happened to show (DESIGN.md, "a note on
+ranges"), so raw deviations would ask the generator for faces it never saw. Each measure
+that the metadata gives a range for (mouth opening, eye opening, brow raise) is therefore
+mapped from the driver's range onto the target's, clamped at the target's extremes, and
+the landmarks are moved vertically until the measure says so. The driver's range starts
+as the target's span around the driver's neutral and widens to whatever the driver shows,
+so a driver's widest mouth maps to the target's widest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from models import face_topology as topology
+from models.expression import brow_raise
+
+_LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
+_UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
+_MOUTH_CORNERS = (61, 291, 78, 308)
+_RIGHT_UPPER_LID = (173, 157, 158, 159, 160, 161, 246)
+_LEFT_UPPER_LID = (398, 384, 385, 386, 387, 388, 466)
+_MAX_MOTION_SCALE = 4.0  # a driver's small motion is amplified at most this much
+_LIPS = tuple(sorted(set(topology.LIPS_OUTER + topology.LIPS_INNER)))
+_RIGHT_EYE_REGION = topology.RIGHT_EYE + topology.RIGHT_BROW + (topology.RIGHT_IRIS_CENTER,) + topology.RIGHT_IRIS
+_LEFT_EYE_REGION = topology.LEFT_EYE + topology.LEFT_BROW + (topology.LEFT_IRIS_CENTER,) + topology.LEFT_IRIS
+
+
+@dataclass(frozen=True)
+class RetargetOptions:
+    """``calibrate_frames`` driver frames make the neutral face; 0 turns retargeting off."""
+
+    calibrate_frames: int = 30
+    map_ranges: bool = True  # map expression measures onto the target's observed ranges
+
+
+@dataclass(frozen=True)
+class _Measure:
+    """An expression measure and how to move landmarks to change it.
+
+    Moving every point ``i`` by ``direction * weights[i] * d`` pixels along y changes the
+    measure by ``d / inter_ocular`` (weights are 1 at the points the measure reads).
+    """
+
+    name: str
+    measure: Callable[[np.ndarray], float]
+    weights: np.ndarray  # (478,)
+    direction: float  # +1: the measure grows as points move down the image
+    scale_first: bool = False  # first scale the driver's own motion of these points
+
+
+def _mouth_weights(neutral: np.ndarray) -> np.ndarray:
+    """How far each point moves as the jaw drops: 1 at the lower lip and chin, 0 above the mouth.
+
+    The weight falls off sideways from the mouth corners to the face's edge, the way a jaw
+    hinges, so the oval widens naturally instead of shearing.
+    """
+    x, y = neutral[:, 0], neutral[:, 1]
+    centre_x = (x[61] + x[291]) / 2
+    half_mouth = abs(x[291] - x[61]) / 2
+    half_face = max(abs(x[454] - x[234]) / 2, half_mouth + 1.0)
+    mouth_line, lower_lip = y[13], max(y[17], y[13] + 1.0)
+    vertical = np.clip((y - mouth_line) / (lower_lip - mouth_line), 0.0, 1.0)
+    sideways = np.clip(1.0 - (np.abs(x - centre_x) - half_mouth) / (half_face - half_mouth), 0.0, 1.0)
+    weights = vertical * sideways
+    weights[list(_LOWER_LIP)] = 1.0
+    weights[list(_UPPER_LIP)] = 0.0
+    weights[list(_MOUTH_CORNERS)] = 0.5
+    return weights
+
+
+def _lid_weights(neutral: np.ndarray) -> np.ndarray:
+    """Upper lids move most in their middle: a parabola across each eye, 1 at the measured point."""
+    weights = np.zeros(len(neutral))
+    for lid, outer, inner, measured in ((_RIGHT_UPPER_LID, 33, 133, topology.RIGHT_EYE_UPPER),
+                                        (_LEFT_UPPER_LID, 263, 362, topology.LEFT_EYE_UPPER)):
+        centre = (neutral[outer, 0] + neutral[inner, 0]) / 2
+        half_width = max(abs(neutral[outer, 0] - neutral[inner, 0]) / 2, 1.0)
+        shape = np.clip(1.0 - ((neutral[list(lid), 0] - centre) / half_width) ** 2, 0.0, 1.0)
+        at_measured = max(1.0 - ((neutral[measured, 0] - centre) / half_width) ** 2, 0.1)
+        weights[list(lid)] = shape / at_measured
+    return weights
+
+
+def _brow_weights(neutral: np.ndarray) -> np.ndarray:
+    weights = np.zeros(len(neutral))
+    weights[list(topology.RIGHT_BROW + topology.LEFT_BROW)] = 1.0
+    return weights
+
+
+def _measures(target_neutral: np.ndarray) -> list[_Measure]:
+    # Eyes before brows (brow raise is read from the upper lid), mouth last.
+    return [
+        _Measure("eye_open", topology.eye_opening, _lid_weights(target_neutral), -1.0),
+        _Measure("brow_raise", brow_raise, _brow_weights(target_neutral), -1.0),
+        _Measure("mouth_open", topology.mouth_opening, _mouth_weights(target_neutral), +1.0, scale_first=True),
+    ]
+
+
+class _RangeMap:
+    """Maps a driver's measure onto the target's range; the driver's range widens as it is seen."""
+
+    def __init__(self, driver_neutral: float, target_neutral: float, target_range):
+        self.target_low, self.target_high = float(min(target_range)), float(max(target_range))
+        # Until the driver shows more, assume the target's span around the driver's neutral.
+        self.driver_low = driver_neutral + (self.target_low - target_neutral)
+        self.driver_high = driver_neutral + (self.target_high - target_neutral)
+        if self.driver_high - self.driver_low < 1e-6:
+            self.driver_high = self.driver_low + 1e-6
+
+    def __call__(self, driver_value: float) -> float:
+        self.driver_low = min(self.driver_low, driver_value)
+        self.driver_high = max(self.driver_high, driver_value)
+        fraction = (driver_value - self.driver_low) / (self.driver_high - self.driver_low)
+        return self.target_low + float(np.clip(fraction, 0.0, 1.0)) * (self.target_high - self.target_low)
+
+
+def _width(points: np.ndarray, first: int, second: int) -> float:
+    return float(np.linalg.norm(points[first, :2] - points[second, :2]))
+
+
+class Retargeter:
+    """Turns the driver's aligned landmarks into the target's, frame by frame.
+
+    ``target_neutral`` is (478, 3) in aligned-crop pixels (the model's metadata), and
+    ``expression_ranges`` maps measure names to the target's [low, high].
+    """
+
+    def __init__(self, target_neutral: np.ndarray, expression_ranges: dict,
+                 options: RetargetOptions = RetargetOptions()):
+        target_neutral = np.asarray(target_neutral, np.float64)
+        if target_neutral.shape != (478, 3):
+            raise ValueError(f"got target neutral landmarks of shape {target_neutral.shape}, expected (478, 3)")
+        if options.calibrate_frames < 0:
+            raise ValueError(f"got calibrate_frames {options.calibrate_frames}, expected 0 or more")
+        self.options = options
+        self.target_neutral = target_neutral
+        wanted = set(expression_ranges) if options.map_ranges else set()
+        self._measures = [m for m in _measures(target_neutral) if m.name in wanted]
+        self._target_ranges = {name: expression_ranges[name] for name in wanted}
+        self._collected: list[np.ndarray] = []
+        self._collecting = options.calibrate_frames > 0
+        self.driver_neutral: np.ndarray | None = None
+        self._scales: np.ndarray | None = None
+        self._range_maps: dict[str, _RangeMap] = {}
+
+    @property
+    def calibrated(self) -> bool:
+        return self.driver_neutral is not None
+
+    @property
+    def calibrating(self) -> bool:
+        return self._collecting
+
+    def recalibrate(self) -> None:
+        """Collect a fresh neutral from the next frames (the window's ``c`` key).
+
+        The old calibration stays in use until the new one is complete.
+        """
+        if self.options.calibrate_frames > 0:
+            self._collected = []
+            self._collecting = True
+
+    def calibrate(self, driver_neutral: np.ndarray) -> None:
+        """Take ``driver_neutral`` (aligned, (478, 3)) as the driver's neutral face now."""
+        neutral = np.asarray(driver_neutral, np.float64)
+        self.driver_neutral = neutral
+        self._scales = self._region_scales(neutral)
+        self._range_maps = {m.name: _RangeMap(m.measure(neutral), m.measure(self.target_neutral),
+                                              self._target_ranges[m.name]) for m in self._measures}
+
+    def observe(self, driver_points: np.ndarray) -> None:
+        """Feed a calibration frame; the neutral is set once enough frames are seen."""
+        if not self._collecting:
+            return
+        self._collected.append(np.asarray(driver_points, np.float64))
+        if len(self._collected) >= self.options.calibrate_frames:
+            self.calibrate(np.median(np.stack(self._collected), axis=0))
+            self._collected, self._collecting = [], False
+
+    def __call__(self, driver_points: np.ndarray) -> np.ndarray:
+        """The target's aligned landmarks (478, 3) for the driver's aligned landmarks."""
+        driver = np.asarray(driver_points, np.float64)
+        self.observe(driver)
+        if self.driver_neutral is None:
+            return driver.astype(np.float32)  # not calibrated: the driver's own face
+        points = self.target_neutral + self._scales[:, None] * (driver - self.driver_neutral)
+        for measure in self._measures:
+            wanted = self._range_maps[measure.name](measure.measure(driver))
+            if measure.scale_first:
+                self._scale_to(points, self.target_neutral, measure, wanted)
+            self._move_to(points, measure, wanted)
+        return points.astype(np.float32)
+
+    def _region_scales(self, driver_neutral: np.ndarray) -> np.ndarray:
+        """Per-point deviation scale: target size over driver size of the point's region."""
+        target = self.target_neutral
+        scales = np.full(len(target), topology.inter_ocular(target) / topology.inter_ocular(driver_neutral))
+        for region, first, second in ((_LIPS, 61, 291), (_RIGHT_EYE_REGION, 33, 133), (_LEFT_EYE_REGION, 263, 362)):
+            scales[list(region)] = _width(target, first, second) / max(_width(driver_neutral, first, second), 1e-6)
+        return scales
+
+    @staticmethod
+    def _scale_to(points: np.ndarray, neutral: np.ndarray, measure: _Measure, wanted: float) -> None:
+        """Scale the points' vertical motion (in place) so that ``measure`` nears ``wanted``.
+
+        Scaling the driver's own motion keeps its shape: an open mouth's lips stay apart
+        at the corners, where one uniform shift of the lower lip would cross them.
+        """
+        deviation = points[:, 1] - neutral[:, 1]
+
+        def scaled(factor: float) -> np.ndarray:
+            moved = points.copy()
+            moved[:, 1] = neutral[:, 1] + deviation * (1.0 + measure.weights * (factor - 1.0))
+            return moved
+
+        without, now = measure.measure(scaled(0.0)), measure.measure(points)
+        if abs(now - without) > 1e-3:  # the driver moved these points: scale that motion
+            factor = float(np.clip((wanted - without) / (now - without), 0.0, _MAX_MOTION_SCALE))
+            points[:, 1] = scaled(factor)[:, 1]
+
+    @staticmethod
+    def _move_to(points: np.ndarray, measure: _Measure, wanted: float) -> None:
+        """Shift points vertically (in place) until ``measure`` reads ``wanted``."""
+        for _ in range(2):  # the measures are nearly linear in the shift: two steps converge
+            error_px = (wanted - measure.measure(points)) * topology.inter_ocular(points)
+            points[:, 1] += measure.direction * measure.weights * error_px
+
+
+def _as_3x3(matrix: np.ndarray) -> np.ndarray:
+    return np.vstack([matrix, [0.0, 0.0, 1.0]])
+
+
+class HeadMotion:
+    """The driver's in-plane head motion since calibration, as a warp of the generated face.
+
+    Alignment takes roll, shift and scale out of the sketch (the generator only knows
+    upright, centred faces), so they are put back afterwards: the warp maps the aligned
+    face to where the driver's face now sits relative to where it sat while calibrating.
+    It is clamped, so a driver leaving the frame does not drag the face out of the picture.
+    """
+
+    def __init__(self, size: int, calibrate_frames: int = 30, max_shift: float = 0.15,
+                 scale_limits: tuple[float, float] = (0.8, 1.25)):
+        self.size = size
+        self.calibrate_frames = calibrate_frames
+        self.max_shift = max_shift
+        self.scale_limits = scale_limits
+        self._collected: list[np.ndarray] = []
+        self._collecting = calibrate_frames > 0
+        self._neutral: np.ndarray | None = None  # (3, 3) frame -> neutral crop
+
+    def recalibrate(self) -> None:
+        """Collect a fresh neutral pose from the next frames; the old one stays until then."""
+        if self.calibrate_frames > 0:
+            self._collected, self._collecting = [], True
+
+    def __call__(self, alignment_matrix: np.ndarray) -> np.ndarray | None:
+        """The (2, 3) warp for this frame's alignment (frame -> crop); None before calibration."""
+        if self._collecting:
+            self._collected.append(np.asarray(alignment_matrix, np.float64))
+            if len(self._collected) >= self.calibrate_frames:
+                self._neutral = _as_3x3(np.median(np.stack(self._collected), axis=0))
+                self._collected, self._collecting = [], False
+        if self._neutral is None:
+            return None
+        # crop now -> frame -> crop at calibration
+        relative = self._neutral @ np.linalg.inv(_as_3x3(np.asarray(alignment_matrix, np.float64)))
+        return self._clamped(relative[:2])
+
+    def _clamped(self, warp: np.ndarray) -> np.ndarray:
+        scale = float(np.sqrt(abs(np.linalg.det(warp[:, :2]))))
+        rotation = warp[:, :2] / scale
+        scale = float(np.clip(scale, *self.scale_limits))
+        centre = np.full(2, self.size / 2.0)
+        limit = self.max_shift * self.size
+        shift = np.clip(warp[:, :2] @ centre + warp[:, 2] - centre, -limit, limit)
+        linear = scale * rotation
+        return np.hstack([linear, (centre + shift - linear @ centre)[:, None]])

@@ -1,0 +1,295 @@
+"""Where labelled frames go: a window, a virtual camera, a video file.
+
+Every sink opens on the first frame (when the frame size is known), takes frames with
+``send`` and is closed exactly once. :class:`SinkSet` fans frames out: a sink that fails,
+at opening or mid-run, is reported once and dropped while the others go on; only when
+none is left does the run end with a :class:`SinkError`.
+
+The window is also the loop's keyboard: its keys go to a :class:`Controls` object that
+the loop reads (q quit, c calibrate, l cycle layout, s snapshot).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from models.errors import UserError
+from realtime.label import banner_height
+from realtime.postprocess import next_layout
+from realtime.stats import RunStats
+
+VIRTUALCAM_SETUP = 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="reenact"'
+
+
+class SinkError(UserError):
+    """An output that cannot be opened or written."""
+
+
+class Controls:
+    """Requests from the user (the window's keys, signals) to the running loop; thread-safe."""
+
+    def __init__(self, layout: str):
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._layout = layout
+        self._calibrate = False
+
+    @property
+    def layout(self) -> str:
+        with self._lock:
+            return self._layout
+
+    def cycle_layout(self) -> str:
+        with self._lock:
+            self._layout = next_layout(self._layout)
+            return self._layout
+
+    def request_calibration(self) -> None:
+        with self._lock:
+            self._calibrate = True
+
+    def take_calibration_request(self) -> bool:
+        """True once per request (the loop starts a recalibration)."""
+        with self._lock:
+            requested, self._calibrate = self._calibrate, False
+            return requested
+
+
+class Sink:
+    """Base class: ``open`` once with the frame size, ``send`` BGR frames, ``close`` once."""
+
+    name = "sink"
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        raise NotImplementedError
+
+    def send(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the output; called once, also after a failure."""
+
+
+def display_available() -> bool:
+    """Whether a window can be shown: a display on Linux, always elsewhere."""
+    if platform.system() != "Linux":
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def hud_lines(stats: RunStats) -> list[str]:
+    """The window's heads-up display: frame rate, then each stage's recent mean time."""
+    stages = " ".join(f"{stage} {ms:.1f}" for stage, ms in stats.recent_stage_ms().items())
+    return [f"{stats.recent_fps():.1f} fps  dropped {stats.frames_dropped}", f"ms: {stages}"]
+
+
+class WindowSink(Sink):
+    """An OpenCV window with a HUD; its keys drive :class:`Controls`.
+
+    ``show`` and ``wait_key`` default to OpenCV's ``imshow`` and ``waitKey``; a test passes
+    its own ``show`` to capture exactly what would be drawn.
+    """
+
+    name = "window"
+
+    def __init__(self, controls: Controls, stats: RunStats | None = None, title: str = "reenact live",
+                 snapshot_dir: Path = Path("out/snapshots"),
+                 show: Callable[[str, np.ndarray], None] | None = None,
+                 wait_key: Callable[[int], int] | None = None):
+        self.controls = controls
+        self.stats = stats
+        self.title = title
+        self.snapshot_dir = Path(snapshot_dir)
+        self._highgui = show is None
+        self._show = show or cv2.imshow
+        self._wait_key = wait_key or (cv2.waitKey if self._highgui else (lambda delay_ms: -1))
+        self._shown = False
+        self.snapshots: list[Path] = []
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        if self._highgui and not display_available():
+            raise SinkError("window: no display ($DISPLAY is not set); use --output FILE.mp4 "
+                            "or --output virtualcam instead")
+
+    def send(self, frame: np.ndarray) -> None:
+        if self._highgui and self._shown and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+            self.controls.stop.set()  # the user closed the window
+            return
+        self._show(self.title, self._with_hud(frame))
+        self._shown = True
+        self._handle_key(self._wait_key(1) & 0xFF, frame)
+
+    def _with_hud(self, frame: np.ndarray) -> np.ndarray:
+        if self.stats is None:
+            return frame
+        shown = frame.copy()
+        line_height = max(14, frame.shape[0] // 28)
+        top = banner_height(frame.shape[0]) + line_height
+        for number, line in enumerate(hud_lines(self.stats)):
+            origin = (8, top + number * line_height)
+            scale = line_height / 30
+            cv2.putText(shown, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(shown, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        return shown
+
+    def _handle_key(self, key: int, frame: np.ndarray) -> None:
+        if key in (ord("q"), 27):  # q or Esc
+            self.controls.stop.set()
+        elif key == ord("c"):
+            self.controls.request_calibration()
+        elif key == ord("l"):
+            self.controls.cycle_layout()
+        elif key == ord("s"):
+            self.snapshot(frame)
+
+    def snapshot(self, frame: np.ndarray) -> Path:
+        """Save the labelled frame (without the HUD) as a PNG."""
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snapshot_dir / f"snapshot-{time.strftime('%Y%m%d-%H%M%S')}-{len(self.snapshots):03d}.png"
+        if not cv2.imwrite(str(path), frame):
+            raise SinkError(f"window: could not write snapshot {path}")
+        self.snapshots.append(path)
+        print(f"snapshot saved: {path}", file=sys.stderr)
+        return path
+
+    def close(self) -> None:
+        if self._highgui and self._shown:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)  # lets HighGUI actually take the window down
+
+
+class VirtualCameraSink(Sink):
+    """A virtual webcam through ``pyvirtualcam.Camera`` (v4l2loopback on Linux).
+
+    ``backend`` names a pyvirtualcam backend (None: any available), ``device`` a device.
+    """
+
+    name = "virtual camera"
+
+    def __init__(self, backend: str | None = None, device: str | None = None):
+        self.backend = backend
+        self.device = device
+        self._camera = None
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        import pyvirtualcam
+
+        try:
+            self._camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR,
+                                               device=self.device, backend=self.backend)
+        except (RuntimeError, KeyError, ValueError) as error:
+            # pyvirtualcam's first sentence names the cause; its advice follows below, in full.
+            detail = " ".join(str(error).split()).split(". ")[0] or type(error).__name__
+            raise SinkError(f"virtual camera: none available ({detail}). {_virtualcam_hint()}") from None
+
+    def send(self, frame: np.ndarray) -> None:
+        self._camera.send(frame)
+
+    def close(self) -> None:
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
+
+
+def _virtualcam_hint() -> str:
+    if platform.system() == "Linux":
+        return (f"To set one up, install v4l2loopback (e.g. apt install v4l2loopback-dkms) and run: "
+                f"{VIRTUALCAM_SETUP}")
+    return "To set one up, install OBS Studio and start its virtual camera once."
+
+
+class FileSink(Sink):
+    """An mp4 file (OpenCV, mp4v) at the source's frame rate, finalised on close."""
+
+    name = "file"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = f"file {self.path}"
+        self._writer: cv2.VideoWriter | None = None
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SinkError(f"file {self.path}: cannot write a video there ({error.strerror})") from None
+        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not self._writer.isOpened():
+            self._writer = None
+            raise SinkError(f"file {self.path}: cannot write a video there (check the folder and "
+                            "that the name ends in .mp4)")
+
+    def send(self, frame: np.ndarray) -> None:
+        self._writer.write(frame)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def _report(message: str) -> None:
+    print(f"reenact live: {message}", file=sys.stderr)
+
+
+class SinkSet:
+    """Sends each frame to every working sink; a failing sink is reported once and dropped."""
+
+    def __init__(self, sinks: list[Sink], fps: float, report: Callable[[str], None] = _report):
+        if not sinks:
+            raise ValueError("got no sinks, expected at least one")
+        self.fps = fps
+        self.report = report
+        self._pending = list(sinks)  # not opened yet: opened with the first frame
+        self._open: list[Sink] = []
+        self.failed: dict[str, str] = {}
+
+    @property
+    def active(self) -> list[Sink]:
+        return list(self._open)
+
+    def send(self, frame: np.ndarray) -> None:
+        """Deliver ``frame`` to every sink; raises SinkError once no sink is left."""
+        pending, self._pending = self._pending, []
+        for position, sink in enumerate(pending):
+            try:
+                sink.open(frame.shape[1], frame.shape[0], self.fps)
+                self._open.append(sink)
+            except Exception as error:  # noqa: BLE001 - any failure: report it, carry on
+                self._fail(sink, error, others_left=len(self._open) + len(pending) - position - 1)
+        for sink in list(self._open):
+            try:
+                sink.send(frame)
+            except Exception as error:  # noqa: BLE001 - any failure: report it, carry on
+                self._open.remove(sink)
+                self._fail(sink, error, others_left=len(self._open))
+        if not self._open:
+            raise SinkError("no output is left: " + "; ".join(self.failed.values()))
+
+    def _fail(self, sink: Sink, error: Exception, others_left: int) -> None:
+        message = str(error) if isinstance(error, UserError) else f"{sink.name}: {type(error).__name__}: {error}"
+        self.failed[sink.name] = message
+        if others_left:  # otherwise the SinkError that ends the run carries the message
+            self.report(f"{message}; the other outputs go on")
+        try:
+            sink.close()
+        except Exception:  # noqa: BLE001 - it has failed already; closing is best effort
+            pass
+
+    def close(self) -> None:
+        """Close every sink that was opened (files are finalised here)."""
+        for sink in self._open:
+            try:
+                sink.close()
+            except Exception as error:  # noqa: BLE001 - closing the others matters more
+                self.report(f"{sink.name}: could not close cleanly: {error}")
+        self._open = []
