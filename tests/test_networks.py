@@ -1,0 +1,80 @@
+"""The pix2pix builders: shapes, ranges, determinism and a LiteRT-friendly op set."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from models.networks import build_discriminator, build_generator, default_depth  # noqa: E402
+
+# Layers that LiteRT runs (XNNPACK included) and full-integer quantisation handles.
+ALLOWED_LAYERS = {"InputLayer", "Conv2D", "Conv2DTranspose", "UpSampling2D", "BatchNormalization",
+                  "LeakyReLU", "ReLU", "Dropout", "Concatenate", "Activation", "ZeroPadding2D"}
+
+
+def _sketches(size, count=2, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (count, size, size, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("upsample", ["resize", "transpose"])
+def test_generator_maps_sketch_to_photo_range(upsample):
+    generator = build_generator(size=64, width=8, upsample=upsample)
+    output = np.asarray(generator(_sketches(64), training=False))
+    assert output.shape == (2, 64, 64, 3)
+    assert output.dtype == np.float32
+    assert np.all(np.abs(output) <= 1.0)
+    assert {type(layer).__name__ for layer in generator.layers} <= ALLOWED_LAYERS
+
+
+def test_generator_depth_reaches_a_one_pixel_bottleneck_by_default():
+    assert default_depth(256) == 8
+    generator = build_generator(size=64, width=4)
+    assert generator.get_layer(f"down{default_depth(64) - 1}_relu").output.shape[1:3] == (1, 1)
+    shallow = build_generator(size=64, width=4, depth=3)
+    assert shallow.get_layer("down2_relu").output.shape[1:] == (8, 8, 16)
+    assert shallow.output.shape[1:] == (64, 64, 3)
+
+
+def test_inference_is_deterministic_and_training_uses_dropout():
+    generator = build_generator(size=64, width=8, dropout=0.5)
+    sketches = _sketches(64)
+    first = np.asarray(generator(sketches, training=False))
+    np.testing.assert_array_equal(first, np.asarray(generator(sketches, training=False)))
+    assert not np.array_equal(np.asarray(generator(sketches, training=True)),
+                              np.asarray(generator(sketches, training=True)))
+
+
+def test_mixed_precision_generator_still_outputs_float32():
+    generator = build_generator(size=64, width=4, depth=3, dtype="mixed_bfloat16")
+    assert generator.get_layer("down1_conv").compute_dtype == "bfloat16"
+    assert np.asarray(generator(_sketches(64, 1), training=False)).dtype == np.float32
+
+
+@pytest.mark.parametrize("size, patches", [(64, 6), (256, 30)])
+def test_discriminator_is_a_70_pixel_patchgan_on_sketch_and_photo(size, patches):
+    discriminator = build_discriminator(size, width=8)
+    assert [tuple(shape[1:]) for shape in discriminator.input_shape] == [(size, size, 3)] * 2
+    assert tuple(discriminator.output_shape[1:]) == (patches, patches, 1)
+    assert {type(layer).__name__ for layer in discriminator.layers} <= ALLOWED_LAYERS
+    # Receptive field of 4x4 convolutions with strides 2, 2, 2, 1, 1: 70 pixels.
+    receptive, jump = 1, 1
+    for stride in (2, 2, 2, 1, 1):
+        receptive += 3 * jump
+        jump *= stride
+    assert receptive == 70
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"size": 100}, "divisible by 2\\*\\*depth"),
+    ({"size": 64, "upsample": "pixelshuffle"}, "expected one of"),
+    ({"size": 64, "dropout": 1.0}, "0 <= dropout < 1"),
+    ({"size": 64, "width": 0}, "at least 1"),
+])
+def test_generator_refuses_bad_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        build_generator(**arguments)
+
+
+def test_discriminator_refuses_bad_size():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        build_discriminator(60)

@@ -1,0 +1,114 @@
+"""The resolved training configuration, saved as ``RUN/config.json``.
+
+The file describes the run completely: ``load_generator`` rebuilds the generator from it
+alone, and ``--resume`` continues with it, so a checkpoint never needs the original
+command line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from models.errors import UserError
+from models.sketch import SKETCH_VERSION
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+UPSAMPLE_MODES = ("resize", "transpose")  # as models.networks.UPSAMPLE_MODES (no keras import here)
+
+# Settings that ``--resume`` may change: where the data now lives and the schedule (e.g.
+# train longer). Everything else defines the network or its data order and stays fixed.
+RESUMABLE_FIELDS = ("data", "steps", "save_every", "validate_every", "log_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a pix2pix training run."""
+
+    data: str  # the prepared data set (folder with manifest.json)
+    size: int = 256
+    width: int = 32  # generator base width: 32 runs in ~10 ms as int8 on 2 cores
+    depth: int | None = None  # U-Net levels; None = down to a 1 x 1 bottleneck
+    upsample: str = "resize"  # resize-then-convolve: fast and artefact-free as int8
+    dropout: float = 0.5
+    # pix2pix uses 64; on this 2-core CPU (no AVX-512) 64 made a 256 x 256 batch-4 step
+    # 2.8 x slower (5.7 s against 2.0 s), which would not fit the one-hour recipe.
+    discriminator_width: int = 32
+    batch: int = 4
+    # The one-hour recipe: 1000 steps at 256 x 256 reached 30.7 dB validation PSNR by step
+    # 400 on the GRID target; checkpoints every 100 steps bound what a crash can lose.
+    steps: int = 1000
+    save_every: int = 100
+    validate_every: int = 250
+    log_every: int = 25
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    l1_weight: float = 100.0
+    # Off by default: the sketch is mirror-consistent, but a single target's face is not
+    # symmetric (hair parting, moles), so mirrored photos blur identity details.
+    flip: bool = False
+    # float32: on this CPU (no AVX-512 BF16, no AMX) mixed_bfloat16 ran 12 x slower.
+    precision: str = "float32"
+    seed: int = 0
+    sketch_version: str = SKETCH_VERSION
+
+    def __post_init__(self):
+        positive = {name: getattr(self, name) for name in
+                    ("size", "width", "discriminator_width", "batch", "steps", "save_every",
+                     "validate_every", "log_every")}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"got {name} {value!r}, expected a positive integer")
+        if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
+            raise UserError(f"got depth {self.depth!r}, expected a positive integer or none")
+        if self.size % 32 != 0:
+            raise UserError(f"got size {self.size}, expected a multiple of 32 (e.g. 64, 128, 256)")
+        if self.upsample not in UPSAMPLE_MODES:
+            raise UserError(f"got upsample {self.upsample!r}, expected one of {', '.join(UPSAMPLE_MODES)}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"got precision {self.precision!r}, expected one of {', '.join(PRECISIONS)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"got dropout {self.dropout}, expected 0 <= dropout < 1")
+        if self.learning_rate <= 0 or not 0.0 <= self.beta1 < 1.0 or self.l1_weight < 0:
+            raise UserError("expected learning_rate > 0, 0 <= beta1 < 1 and l1_weight >= 0")
+
+    def generator_options(self) -> dict:
+        """Keyword arguments of ``models.networks.build_generator`` for this run."""
+        return {"size": self.size, "width": self.width, "depth": self.depth,
+                "upsample": self.upsample, "dropout": self.dropout}
+
+    def resumed_with(self, **changes) -> "TrainConfig":
+        """A copy for ``--resume``; refuses changes to anything but RESUMABLE_FIELDS."""
+        others = sorted(name for name, value in changes.items()
+                        if name not in RESUMABLE_FIELDS and value != getattr(self, name))
+        if others:
+            raise UserError(f"cannot change {', '.join(others)} of an existing run; "
+                            f"only {', '.join(RESUMABLE_FIELDS)} may change with --resume")
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "config.json") -> "TrainConfig":
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise UserError(f"{source}: not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{source}: expected a JSON object")
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"{source}: unknown settings {', '.join(unknown)} "
+                            f"(written by a newer version of reenact?)")
+        if "data" not in data:
+            raise UserError(f"{source}: names no data set")
+        return cls(**data)
+
+    @classmethod
+    def read(cls, path: Path) -> "TrainConfig":
+        if not path.is_file():
+            raise UserError(f"{path}: no such file; is {path.parent} a training run folder?")
+        return cls.from_json(path.read_text(), str(path))

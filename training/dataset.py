@@ -1,0 +1,159 @@
+"""A prepared data set (``reenact prepare``) as arrays and as a resumable tf.data pipeline.
+
+The data order is a pure function of (seed, step): the stream of training samples is the
+concatenation of one permutation of the training frames per epoch, each drawn from
+``(seed, epoch)``, and step ``s`` takes samples ``s * batch`` to ``(s + 1) * batch - 1``.
+A resumed run therefore sees exactly the batches that an uninterrupted run would have,
+and with several workers each takes its own fixed slice of every global batch.
+
+Frames are held in memory as uint8 (150 frames at 256 x 256 take 59 MB).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.errors import UserError
+from models.sketch import SKETCH_VERSION
+
+SPLITS = ("train", "val")
+LANDMARK_COUNT = 478
+
+
+@dataclass(frozen=True)
+class FrameArrays:
+    """One split of a data set: BGR uint8 images, (N, S, S, 3) each, and frame ids."""
+
+    sketches: np.ndarray
+    photos: np.ndarray
+    ids: tuple
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def read_manifest(data_dir: Path) -> dict:
+    """The data set's manifest, checked against this sketch version; UserError otherwise."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(f"data {data_dir}: no such folder (make one with `reenact prepare VIDEO --out {data_dir}`)")
+    manifest_path = data_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(f"data {data_dir}: no manifest.json, not a prepared data set (run `reenact prepare`)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as error:
+        raise UserError(f"data {data_dir}: manifest.json is not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("frames"), list):
+        raise UserError(f"data {data_dir}: manifest.json has no frame list; rerun `reenact prepare`")
+    if manifest.get("sketch_version") != SKETCH_VERSION:
+        raise UserError(f"data {data_dir}: sketches drawn by {manifest.get('sketch_version')!r}, but this "
+                        f"version draws {SKETCH_VERSION!r}; rerun `reenact prepare`")
+    if not any(frame.get("split") == "train" for frame in manifest["frames"]):
+        raise UserError(f"data {data_dir}: no training frames in manifest.json; "
+                        "was a face found in the videos given to `reenact prepare`?")
+    return manifest
+
+
+def load_split(data_dir: Path, manifest: dict, split: str) -> FrameArrays:
+    """All frames of ``split`` ("train" or "val") as arrays; UserError on a damaged frame."""
+    if split not in SPLITS:
+        raise ValueError(f"got split {split!r}, expected one of {SPLITS}")
+    data_dir = Path(data_dir)
+    size = int(manifest["size"])
+    ids = tuple(frame["id"] for frame in manifest["frames"] if frame.get("split") == split)
+    sketches = np.empty((len(ids), size, size, 3), np.uint8)
+    photos = np.empty_like(sketches)
+    for index, frame_id in enumerate(ids):
+        path = data_dir / "frames" / f"{frame_id}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as frame:
+                sketch, photo = frame["sketch"], frame["crop"]
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            raise UserError(f"data {data_dir}: frame {path.name} is missing or damaged ({error}); "
+                            "rerun `reenact prepare`") from None
+        for name, image in (("sketch", sketch), ("crop", photo)):
+            if image.shape != (size, size, 3) or image.dtype != np.uint8:
+                raise UserError(f"data {data_dir}: frame {path.name} has {name} {image.shape} {image.dtype}, "
+                                f"expected ({size}, {size}, 3) uint8")
+        sketches[index], photos[index] = sketch, photo
+    return FrameArrays(sketches, photos, ids)
+
+
+def epoch_order(frame_count: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame indices, flip flags) of one epoch, a pure function of (seed, epoch)."""
+    generator = np.random.default_rng([seed, epoch])
+    return generator.permutation(frame_count), generator.random(frame_count) < 0.5
+
+
+def sample_schedule(frame_count: int, seed: int, batch: int, first_step: int,
+                    end_step: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame indices, flip flags), each (end_step - first_step, batch): the global batches."""
+    if frame_count < 1:
+        raise ValueError("got no frames, expected at least one")
+    first, end = first_step * batch, end_step * batch
+    indices, flips = [], []
+    for epoch in range(first // frame_count, -(-end // frame_count)):
+        order, flip = epoch_order(frame_count, seed, epoch)
+        indices.append(order)
+        flips.append(flip)
+    offset = (first // frame_count) * frame_count
+    indices = np.concatenate(indices)[first - offset:end - offset] if indices else np.empty(0, int)
+    flips = np.concatenate(flips)[first - offset:end - offset] if flips else np.empty(0, bool)
+    return indices.reshape(-1, batch), flips.reshape(-1, batch)
+
+
+def to_network_range(images):
+    """uint8 images (0..255) as float32 in [-1, 1] (a TensorFlow op)."""
+    import tensorflow as tf
+
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_step: int, end_step: int,
+                     flip: bool, input_context=None):
+    """Batches of (sketch, photo) float32 in [-1, 1] for steps ``first_step`` to ``end_step``.
+
+    With an ``input_context`` (tf.distribute), this worker's slice of each global batch,
+    batched per replica; the strategy hands consecutive batches to consecutive replicas.
+    """
+    import tensorflow as tf
+
+    workers = input_context.num_input_pipelines if input_context else 1
+    worker = input_context.input_pipeline_id if input_context else 0
+    replica_batch = input_context.get_per_replica_batch_size(global_batch) if input_context else global_batch
+    if global_batch % workers != 0:
+        raise UserError(f"got batch {global_batch} for {workers} workers, expected a multiple of {workers}")
+    indices, flips = sample_schedule(len(frames), seed, global_batch, first_step, end_step)
+    per_worker = global_batch // workers
+    columns = slice(worker * per_worker, (worker + 1) * per_worker)
+    indices, flips = indices[:, columns].reshape(-1), flips[:, columns].reshape(-1)
+    if not flip:
+        flips = np.zeros_like(flips)
+
+    def gather(batch_indices):
+        return frames.sketches[batch_indices], frames.photos[batch_indices]
+
+    def load(batch_indices, batch_flips):
+        # numpy_function reads the in-memory arrays without copying them into the graph.
+        sketch, photo = tf.numpy_function(gather, [batch_indices], (tf.uint8, tf.uint8), stateful=False)
+        shape = (None, frames.sketches.shape[1], frames.sketches.shape[2], 3)
+        sketch, photo = tf.ensure_shape(sketch, shape), tf.ensure_shape(photo, shape)
+        # Flip sketch and photo together: the sketch colours both eyes and brows alike,
+        # so a mirrored sketch is the sketch of the mirrored face.
+        mirrored = batch_flips[:, None, None, None]
+        sketch = tf.where(mirrored, tf.reverse(sketch, axis=[2]), sketch)
+        photo = tf.where(mirrored, tf.reverse(photo, axis=[2]), photo)
+        return to_network_range(sketch), to_network_range(photo)
+
+    dataset = tf.data.Dataset.from_tensor_slices((indices, flips))
+    dataset = dataset.batch(replica_batch, drop_remainder=True)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    # The schedule already shards the data between workers.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,204 @@
+"""Measure an exported TFLite generator on a prepared data set's validation split.
+
+Image fidelity (PSNR, SSIM, L1 against the real crop, 0-255 scale) says little about
+whether the face does what the sketch asked: a blurry average face scores well. So the
+generated faces also go through MediaPipe's face landmarker (IMAGE mode), and their
+landmarks and mouth opening are compared with the real frame's. ``landmark_nme_real``
+is the same landmarker on the real crops: the floor that the generated faces' error
+should be read against. No TensorFlow here: the generator runs on LiteRT.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models import face_topology as topology
+from models.errors import UserError
+from training import metrics
+from training.dataset import read_manifest
+from training.prepare import write_json
+
+GRID_ROWS = 6
+
+
+class TFLiteGenerator:
+    """A generator file on LiteRT that takes and returns uint8 BGR images or [-1, 1] floats.
+
+    Float and quantised (int8/uint8) input and output tensors alike: quantised ones are
+    converted with each tensor's own scale and zero point.
+    """
+
+    def __init__(self, model_content: bytes, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=model_content, num_threads=threads)
+        self._interpreter.allocate_tensors()
+        (self._input,) = self._interpreter.get_input_details()
+        (self._output,) = self._interpreter.get_output_details()
+        _, height, width, _ = self._input["shape"]
+        if height != width:
+            raise UserError(f"generator input is {height}x{width}, expected a square")
+        self.size = int(height)
+        self.input_type = np.dtype(self._input["dtype"]).name
+        self.output_type = np.dtype(self._output["dtype"]).name
+
+    def predict(self, sketch: np.ndarray) -> np.ndarray:
+        """(S, S, 3) float in [-1, 1] to (S, S, 3) float32 in [-1, 1]."""
+        batch = np.asarray(sketch, np.float32)[None]
+        scale, zero_point = self._input["quantization"]
+        if scale:  # quantised input
+            limits = np.iinfo(self._input["dtype"])
+            batch = np.clip(np.round(batch / scale) + zero_point, limits.min, limits.max)
+        self._interpreter.set_tensor(self._input["index"], batch.astype(self._input["dtype"]))
+        self._interpreter.invoke()
+        result = self._interpreter.get_tensor(self._output["index"])[0]
+        scale, zero_point = self._output["quantization"]
+        if scale:
+            result = (result.astype(np.float32) - zero_point) * scale
+        return result.astype(np.float32)
+
+    def generate(self, sketch: np.ndarray) -> np.ndarray:
+        """(S, S, 3) uint8 BGR sketch to (S, S, 3) uint8 BGR face."""
+        return to_uint8(self.predict(sketch.astype(np.float32) / 127.5 - 1.0))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A [-1, 1] float image on the 0-255 uint8 scale."""
+    return np.clip(np.round((np.asarray(image, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class FrameExample:
+    """One prepared frame: aligned crop, its sketch and its landmarks."""
+
+    id: str
+    crop: np.ndarray
+    sketch: np.ndarray
+    landmarks: np.ndarray
+
+
+def load_examples(data_dir, manifest: dict, split: str, limit: int | None = None) -> list[FrameExample]:
+    """The frames of one split with their landmarks, evenly thinned to at most ``limit``."""
+    data_dir = Path(data_dir)
+    entries = [frame for frame in manifest["frames"] if frame["split"] == split]
+    if limit is not None and len(entries) > limit:
+        entries = [entries[i] for i in np.linspace(0, len(entries) - 1, limit).round().astype(int)]
+    examples = []
+    for entry in entries:
+        path = data_dir / "frames" / f"{entry['id']}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                examples.append(FrameExample(entry["id"], data["crop"], data["sketch"], data["landmarks"]))
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            raise UserError(f"data {data_dir}: frame {path.name} is missing or damaged ({error}); "
+                            "rerun `reenact prepare` to redo it") from None
+    return examples
+
+
+def _mean(values) -> float:
+    values = [value for value in values if not math.isnan(value)]
+    return float(np.mean(values)) if values else math.nan
+
+
+def _json_safe(value):
+    """NaN and infinity are not JSON: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def image_grid(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """Stack rows of equally sized images into one picture."""
+    return np.vstack([np.hstack(row) for row in rows])
+
+
+def evaluate_data(model_path, data_dir, json_out, grid_out=None) -> dict:
+    """Run the generator over the validation split and write its measures as JSON.
+
+    Returns the written dictionary: ``frames``, ``psnr``, ``ssim``, ``l1`` (means over
+    the split, generated against real crop), ``landmark_nme`` (mean landmark distance
+    over inter-ocular distance, over generated faces the landmarker found),
+    ``landmark_nme_real`` (the same for the real crops: the floor),
+    ``landmark_detect_rate``, ``mouth_open_mae`` and ``mouth_open_corr`` (inner-lip
+    gap over inter-ocular distance, generated against real; ``mouth_open_mae_real`` is
+    the floor, the real crop re-detected), and ``per_frame`` values.
+    ``grid_out``, when given, gets a PNG of sketch | generated | real rows. Values that
+    are undefined (no face found, a constant series, the infinite PSNR of identical
+    images) are written as null.
+    """
+    from tqdm import tqdm
+
+    from models.generator_contract import load_generator_file
+    from models.landmarker import FaceLandmarker, LandmarkerOptions
+
+    model_bytes, metadata = load_generator_file(model_path)
+    manifest = read_manifest(Path(data_dir))
+    if manifest.get("size") != metadata.input_size:
+        raise UserError(f"model {model_path} takes {metadata.input_size}-pixel sketches but data {data_dir} "
+                        f"holds {manifest.get('size')}-pixel frames; prepare it with --size {metadata.input_size}")
+    examples = load_examples(data_dir, manifest, "val")
+    if not examples:
+        raise UserError(f"data {data_dir}: no validation frames (each source needs at least two faces)")
+    generator = TFLiteGenerator(model_bytes)
+
+    per_frame, grid_rows = [], []
+    grid_positions = set(np.linspace(0, len(examples) - 1, min(GRID_ROWS, len(examples))).round().astype(int))
+    with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
+        for position, example in enumerate(tqdm(examples, desc="evaluating", unit="frame", leave=False)):
+            generated = generator.generate(example.sketch)
+            found = landmarker.detect(generated)
+            found_real = landmarker.detect(example.crop)
+            per_frame.append({
+                "id": example.id,
+                "psnr": metrics.psnr(generated, example.crop),
+                "ssim": metrics.ssim(generated, example.crop),
+                "l1": metrics.l1(generated, example.crop),
+                "face_found": found is not None,
+                "landmark_nme": metrics.landmark_nme(found.points, example.landmarks) if found else math.nan,
+                "landmark_nme_real": (metrics.landmark_nme(found_real.points, example.landmarks)
+                                      if found_real else math.nan),
+                "mouth_open_real": topology.mouth_opening(example.landmarks),
+                "mouth_open_real_redetected": topology.mouth_opening(found_real.points) if found_real else math.nan,
+                "mouth_open_generated": topology.mouth_opening(found.points) if found else math.nan,
+            })
+            if position in grid_positions:
+                grid_rows.append((example.sketch, generated, example.crop))
+
+    found_frames = [frame for frame in per_frame if frame["face_found"]]
+    generated_mouth = [frame["mouth_open_generated"] for frame in found_frames]
+    real_mouth = [frame["mouth_open_real"] for frame in found_frames]
+    result = {
+        "model": str(model_path), "data": str(data_dir), "quantization": metadata.quantization,
+        "frames": len(per_frame),
+        "psnr": _mean(frame["psnr"] for frame in per_frame),
+        "ssim": _mean(frame["ssim"] for frame in per_frame),
+        "l1": _mean(frame["l1"] for frame in per_frame),
+        "landmark_nme": _mean(frame["landmark_nme"] for frame in per_frame),
+        "landmark_nme_real": _mean(frame["landmark_nme_real"] for frame in per_frame),
+        "landmark_detect_rate": len(found_frames) / len(per_frame),
+        "mouth_open_mae": (float(np.mean(np.abs(np.subtract(generated_mouth, real_mouth))))
+                           if found_frames else math.nan),
+        "mouth_open_corr": metrics.pearson_correlation(generated_mouth, real_mouth) if found_frames else math.nan,
+        "mouth_open_mae_real": _mean(abs(frame["mouth_open_real_redetected"] - frame["mouth_open_real"])
+                                     for frame in per_frame),
+        "mouth_open_real_mean": _mean(frame["mouth_open_real"] for frame in per_frame),
+        "mouth_open_generated_mean": _mean(generated_mouth),
+        "per_frame": per_frame,
+    }
+    result = _json_safe(result)
+    write_json(Path(json_out), result)
+    if grid_out is not None:
+        grid_out = Path(grid_out)
+        grid_out.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(grid_out), image_grid(grid_rows)):
+            raise UserError(f"could not write the image grid {grid_out} (expected a .png path)")
+    return result

@@ -1,0 +1,269 @@
+"""``reenact export``: a trained run to a self-describing TFLite generator.
+
+Phases: restore the generator from the run, trace an inference function
+(``training=False``: no dropout, batch normalisation on its moving statistics), convert
+it with ``tf.lite.TFLiteConverter``, embed the contract metadata (input size, sketch
+version, margin, the target's neutral face and expression ranges, credit, architecture,
+training summary), write the file atomically, and check it against Keras on validation
+sketches.
+
+Quantisation:
+- ``fp32``: float weights and activations.
+- ``fp16``: float16 weights, float activations.
+- ``int8``: full-integer weights and activations, calibrated on training sketches, with
+  int8 input and output tensors (the reader applies each tensor's scale and zero
+  point). Dynamic-range int8 is deliberately not offered: on this CPU it made the
+  transposed convolutions about thirty times slower than fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from models.errors import UserError
+from models.generator_contract import GeneratorMetadata, write_metadata
+from training import metrics
+from training.dataset import load_split, read_manifest
+from training.evaluate import TFLiteGenerator
+from training.prepare import write_atomically
+
+QUANTIZATIONS = ("fp32", "fp16", "int8")
+PARITY_WARNING_DB = 25.0  # below this the TFLite output visibly departs from Keras
+# Keys of RUN/config.json that describe the network rather than how it was trained.
+ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "dropout")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How ``export`` converts and checks a generator."""
+
+    quantization: str = "fp32"
+    representative_count: int = 100  # training sketches that calibrate int8 ranges
+    parity_count: int = 8  # validation sketches compared between Keras and TFLite
+    threads: int = 2
+
+    def __post_init__(self):
+        if self.quantization not in QUANTIZATIONS:
+            raise UserError(f"--quant {self.quantization}: expected one of {', '.join(QUANTIZATIONS)}")
+        if self.representative_count < 1 or self.parity_count < 1:
+            raise UserError("representative and parity counts must be at least 1")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What ``export`` wrote and how closely it matches the Keras model."""
+
+    path: Path
+    size_bytes: int
+    quantization: str
+    parity_psnr: float  # dB, TFLite output against Keras output on the 0-255 scale
+    parity_frames: int
+    parity_split: str = "val"
+
+    def summary(self) -> str:
+        return (f"wrote {self.path} ({self.size_bytes / 1e6:.2f} MB, {self.quantization}); TFLite vs Keras "
+                f"PSNR {self.parity_psnr:.1f} dB over {self.parity_frames} {self.parity_split} sketches")
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """RUN/config.json as a dictionary; UserError when the folder is not a training run."""
+    config_path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise UserError(f"run {run_dir}: no such folder (train one with `reenact train`)")
+    if not config_path.is_file():
+        raise UserError(f"run {run_dir}: no config.json, not a training run folder")
+    try:
+        return json.loads(config_path.read_text())
+    except ValueError as error:
+        raise UserError(f"run {run_dir}: config.json is not valid JSON ({error})") from None
+
+
+def resolve_data_dir(run_config: dict, data_dir) -> Path:
+    """The data set: ``--data`` if given, else the one the run was trained on."""
+    if data_dir is None:
+        data_dir = run_config.get("data")
+    if not data_dir:
+        raise UserError("the run's config.json names no data set: pass --data DATA")
+    return Path(data_dir)
+
+
+def read_target_profile(run_dir: Path, data_dir: Path) -> dict:
+    """RUN/target_profile.json, or the data set's when the run has no copy."""
+    for path in (run_dir / "target_profile.json", data_dir / "target_profile.json"):
+        if path.is_file():
+            profile = json.loads(path.read_text())
+            if np.asarray(profile.get("neutral_landmarks")).shape != (478, 3):
+                raise UserError(f"{path}: neutral landmarks missing or not (478, 3); rerun `reenact prepare`")
+            return profile
+    raise UserError(f"no target_profile.json in {run_dir} or {data_dir}; rerun `reenact prepare`")
+
+
+def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dict, input_size: int,
+                   quantization: str) -> GeneratorMetadata:
+    """The contract document embedded in the exported file."""
+    architecture = {key: run_config[key] for key in ARCHITECTURE_KEYS if key in run_config}
+    training = {key: value for key, value in run_config.items()
+                if key not in ARCHITECTURE_KEYS and isinstance(value, (int, float, str, bool))}
+    training["run"] = run_dir.name
+    if "data" in training:  # the data set's name, not a path on the machine that trained it
+        training["data"] = Path(str(training["data"])).name
+    return GeneratorMetadata(
+        input_size=input_size,
+        sketch_version=manifest["sketch_version"],
+        margin=float(manifest["margin"]),
+        neutral_landmarks=profile["neutral_landmarks"],
+        expression_ranges=profile["expression_ranges"],
+        credit=manifest.get("credit", ""),
+        quantization=quantization,
+        architecture=architecture,
+        training=training,
+    )
+
+
+def network_sketches(data_dir: Path, manifest: dict, split: str, limit: int) -> np.ndarray:
+    """At most ``limit`` sketches of a split, evenly spread over it, as the network's
+    (N, S, S, 3) float32 input in [-1, 1]."""
+    sketches = load_split(data_dir, manifest, split).sketches
+    if len(sketches) > limit:
+        sketches = sketches[np.linspace(0, len(sketches) - 1, limit).round().astype(int)]
+    return sketches.astype(np.float32) / 127.5 - 1.0
+
+
+def float32_copy(model):
+    """The model itself when it computes in float32, else a float32 copy with its weights.
+
+    A network trained with a mixed policy (e.g. ``mixed_bfloat16``) computes in
+    bfloat16, which the TFLite converter cannot translate; its variables are float32
+    already, so rebuilding the same graph in float32 loses nothing.
+    """
+    import keras
+
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model.layers):
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float32"
+    copy = keras.Model.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def convert(model, quantization: str, representative: np.ndarray | None = None) -> bytes:
+    """A float32 Keras generator as TFLite flatbuffer bytes (no metadata yet).
+
+    ``representative`` (N, S, S, 3) float32 sketches are required for ``int8``.
+    """
+    import tensorflow as tf
+
+    size = int(model.input_shape[1])
+
+    @tf.function(input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="sketch")])
+    def infer(sketch):
+        return model(sketch, training=False)
+
+    # Keras 3 wraps its weights in its own variable type, which the converter does not
+    # find on the model: it then leaves them as uninitialised resource variables (the
+    # file runs and outputs NaN). A tf.Module holding the underlying tf.Variables lets
+    # it freeze them into constants and fold batch normalisation into the convolutions.
+    holder = tf.Module()
+    holder.weights = [variable.value for variable in model.variables]
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([infer.get_concrete_function()], holder)
+    if quantization == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if representative is None or len(representative) == 0:
+            raise UserError("int8 export needs training sketches to calibrate on; pass --data DATA")
+
+        def representative_dataset():
+            for sketch in representative:
+                yield [sketch[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return bytes(converter.convert())
+
+
+def parity_psnr(model, model_bytes: bytes, sketches: np.ndarray, threads: int = 2) -> float:
+    """Mean PSNR (0-255 scale, unrounded) of TFLite against Keras outputs on the same sketches."""
+    runner = TFLiteGenerator(model_bytes, threads)
+    values = []
+    for sketch in sketches:
+        expected = np.asarray(model(sketch[None], training=False))[0]
+        actual = runner.predict(sketch)
+        values.append(metrics.psnr((actual + 1.0) * 127.5, (expected + 1.0) * 127.5))
+    return float(np.mean(values))
+
+
+def export_generator(run_dir, out_path, data_dir=None, options: ExportOptions = ExportOptions(),
+                     log: Callable[[str], None] = print) -> ExportReport:
+    """Export the latest checkpoint of a training run to ``out_path``."""
+    run_dir = Path(run_dir)
+    run_config = read_run_config(run_dir)
+    data_dir = resolve_data_dir(run_config, data_dir)
+    read_manifest(data_dir)  # fail on a missing data set before the slow restore
+    log(f"loading the generator from {run_dir}")
+    from training.train import load_generator
+
+    model, _ = load_generator(run_dir)
+    return export_model(model, out_path, data_dir, run_dir, run_config, options, log)
+
+
+def export_model(model, out_path, data_dir, run_dir, run_config: dict,
+                 options: ExportOptions = ExportOptions(), log: Callable[[str], None] = print) -> ExportReport:
+    """Convert a restored Keras generator, embed the run's metadata and check parity."""
+    out_path, data_dir, run_dir = Path(out_path), Path(data_dir), Path(run_dir)
+    model = float32_copy(model)
+    manifest = read_manifest(data_dir)  # checks the sketch version too
+    input_size = int(model.input_shape[1])
+    if input_size != manifest.get("size"):
+        raise UserError(f"run {run_dir} takes {input_size}-pixel sketches but data {data_dir} holds "
+                        f"{manifest.get('size')}-pixel frames")
+    profile = read_target_profile(run_dir, data_dir)
+
+    representative = None
+    if options.quantization == "int8":
+        representative = network_sketches(data_dir, manifest, "train", options.representative_count)
+        log(f"converting to TFLite (int8, calibrated on {len(representative)} training sketches)")
+    else:
+        log(f"converting to TFLite ({options.quantization})")
+    model_bytes = convert(model, options.quantization, representative)
+
+    log("embedding metadata")
+    metadata = build_metadata(run_dir, run_config, manifest, profile, input_size, options.quantization)
+    model_bytes = write_metadata(model_bytes, metadata)
+    write_atomically(out_path, lambda file: file.write(model_bytes))
+
+    # Validation sketches, or training ones for a data set too small to hold any out.
+    split = "val" if any(frame["split"] == "val" for frame in manifest["frames"]) else "train"
+    sketches = network_sketches(data_dir, manifest, split, options.parity_count)
+    log(f"checking TFLite against Keras on {len(sketches)} {split} sketches")
+    parity = parity_psnr(model, model_bytes, sketches, options.threads)
+    return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(sketches), split)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # dest is not "run": the CLI keeps each verb's run function under that name.
+    parser.add_argument("run_dir", type=Path, metavar="RUN", help="training run folder (from `reenact train`)")
+    parser.add_argument("--out", type=Path, required=True, metavar="MODEL.tflite", help="file to write")
+    parser.add_argument("--quant", choices=QUANTIZATIONS, default="fp32",
+                        help="fp32, fp16 (float16 weights) or int8 (full integer, int8 in and out)")
+    parser.add_argument("--data", type=Path, metavar="DATA",
+                        help="prepared data set (default: the one the run was trained on)")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = export_generator(args.run_dir, args.out, args.data, ExportOptions(quantization=args.quant))
+    print(report.summary())
+    if report.parity_psnr < PARITY_WARNING_DB:
+        print("warning: the TFLite model departs from the Keras model; compare them with `reenact eval`")
+    return 0
