@@ -61,24 +61,26 @@ class FrameSource:
             yield frame
 
 
-class VideoFileSource(FrameSource):
-    """A video file decoded with OpenCV's FFmpeg backend."""
+class _OpenCVCaptureSource(FrameSource):
+    """Shared reading for sources behind ``cv2.VideoCapture`` (files and cameras).
 
-    def __init__(self, path: Path):
-        self.name = str(path)
-        if not path.is_file():
-            raise SourceError(f"source {path}: no such file")
-        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-        ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
+    The first frame is read while opening, so that a file that is not video or an index
+    with no camera fails at once, naming the source, instead of at the first read.
+    """
+
+    def _open(self, capture: "cv2.VideoCapture", failure: str) -> None:
+        self._capture = capture
+        ok, first = capture.read() if capture.isOpened() else (False, None)
         if not ok or first is None:
-            self._capture.release()
-            raise SourceError(f"source {path}: not a readable video")
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
+            capture.release()
+            raise SourceError(failure)
+        fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 1.0 <= fps <= 240.0 else 30.0
-        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.frame_count = count if count > 0 else None
         self._pending = first
         self._index = 0
+
+    def _timestamp_ms(self, now: float) -> float:
+        return self._index * 1000.0 / self.fps
 
     def read(self) -> Frame | None:
         if self._pending is not None:
@@ -87,12 +89,25 @@ class VideoFileSource(FrameSource):
             ok, image = self._capture.read()
             if not ok:
                 return None
-        frame = Frame(self._index, self._index * 1000.0 / self.fps, time.perf_counter(), image)
+        now = time.perf_counter()
+        frame = Frame(self._index, self._timestamp_ms(now), now, image)
         self._index += 1
         return frame
 
     def close(self) -> None:
         self._capture.release()
+
+
+class VideoFileSource(_OpenCVCaptureSource):
+    """A video file decoded with OpenCV's FFmpeg backend; timestamps are media time."""
+
+    def __init__(self, path: Path):
+        self.name = str(path)
+        if not path.is_file():
+            raise SourceError(f"source {path}: no such file")
+        self._open(cv2.VideoCapture(str(path), cv2.CAP_FFMPEG), f"source {path}: not a readable video")
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
 
 
 class ImageFolderSource(FrameSource):
@@ -145,39 +160,19 @@ class SampleSource(FrameSource):
         return frame
 
 
-class CameraSource(FrameSource):
+class CameraSource(_OpenCVCaptureSource):
     """A webcam by index; timestamps are capture times, since a camera has no media clock."""
 
     is_live = True
 
     def __init__(self, index: int):
         self.name = f"camera {index}"
-        with quiet_native_stderr():  # OpenCV probes every backend and logs each failure
-            self._capture = cv2.VideoCapture(index)
-            ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
-        if not ok or first is None:
-            self._capture.release()
-            raise SourceError(f"source {index}: no camera with index {index} could be opened")
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and 1.0 <= fps <= 240.0 else 30.0
-        self._pending = first
-        self._index = 0
         self._start = time.perf_counter()
+        with quiet_native_stderr():  # OpenCV probes every backend and logs each failure
+            self._open(cv2.VideoCapture(index), f"source {index}: no camera with index {index} could be opened")
 
-    def read(self) -> Frame | None:
-        if self._pending is not None:
-            image, self._pending = self._pending, None
-        else:
-            ok, image = self._capture.read()
-            if not ok:
-                return None
-        now = time.perf_counter()
-        frame = Frame(self._index, (now - self._start) * 1000.0, now, image)
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        self._capture.release()
+    def _timestamp_ms(self, now: float) -> float:
+        return (now - self._start) * 1000.0
 
 
 def open_source(spec: str) -> FrameSource:

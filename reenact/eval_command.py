@@ -39,5 +39,7 @@ def run(args: argparse.Namespace) -> int:
         from realtime.expression_eval import evaluate_driver
 
         figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate)
-    print(json.dumps(figures, indent=2))
+    summary = {key: value for key, value in figures.items() if not isinstance(value, (list, dict))}
+    print(json.dumps(summary, indent=2))
+    print(f"all figures, per frame too: {args.json}")
     return 0
