@@ -288,16 +288,17 @@ class LivePipeline:
 
 
 def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameSource | None = None,
-             controls: Controls | None = None) -> dict:
+             controls: Controls | None = None, stats: RunStats | None = None) -> dict:
     """Run the live loop as configured; returns (and writes, with ``stats_path``) the stats.
 
     The model is loaded and checked before any camera opens. ``sinks`` and ``source``
     replace the ones ``config`` names (tests, embedding); ``controls`` lets a caller stop
-    the loop from another thread.
+    the loop from another thread; ``stats`` lets a caller (the benchmark) keep every
+    frame's figures.
     """
     runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
     metadata = runner.metadata
-    stats = RunStats()
+    stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)
     retargeter = Retargeter(metadata.neutral, metadata.expression_ranges, config.pipeline.retarget)
     opened = source if source is not None else open_source(config.source)

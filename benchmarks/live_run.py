@@ -1,0 +1,288 @@
+"""The real live loop, measured as a person at a camera would feel it.
+
+:func:`measure_live` calls :func:`realtime.pipeline.run_live` (the same stages, threads
+and hand-offs as ``reenact live``) with no window and no pacing of files, and keeps each
+frame's figures so that the warm-up can be left out and the run plotted.
+
+How frames are fed matters for latency. Read as a file, a clip is queued in order and a
+reader that runs ahead makes every frame wait behind others: that is queueing, not what a
+camera user sees. So a file (or ``sample``) is replayed as a *simulated camera*
+(:class:`CameraFeed`): a live source that delivers the clip's next frame every
+1/``camera_fps`` seconds, stamped with the time it was delivered, looping the clip as a
+camera never ends. ``run_live`` then treats it exactly as a webcam: a one-slot mailbox
+that keeps the latest frame only, frames the loop was too busy to take dropped and
+counted. Latency runs from that delivery to the frame's hand-off to the sinks, so it
+includes how long a frame waited for the loop (at most one camera period), as with a
+real camera; the camera's own exposure and transfer time cannot be seen from here.
+``camera_fps`` 0 delivers frames as fast as they decode (no pacing at all), which costs
+a core's worth of decoding on a 2-core machine. A real camera index is used as it is.
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import psutil
+
+from models.errors import UserError
+from realtime.capture import CaptureOptions
+from realtime.generator_runner import DEFAULT_THREADS
+from realtime.pipeline import LiveConfig, run_live
+from realtime.sinks import Controls, Sink
+from realtime.sources import Frame, FrameSource, SourceError, open_source
+from realtime.stats import RunStats, percentiles
+
+DEFAULT_CAMERA_FPS = 60.0  # a fast webcam: fast enough not to cap a 30 fps loop, paced so decoding stays cheap
+SAMPLE_INTERVAL_S = 0.02  # how often memory and CPU time are sampled
+
+
+@dataclass(frozen=True)
+class LiveBenchOptions:
+    """What :func:`measure_live` runs."""
+
+    source: str
+    model_path: Path
+    frames: int = 600  # measured output frames
+    warmup: int = 30  # output frames before the measurement starts
+    camera_fps: float = DEFAULT_CAMERA_FPS  # a file's simulated camera; 0: as fast as frames decode
+    num_threads: int = DEFAULT_THREADS
+
+    def __post_init__(self):
+        if self.frames < 1 or self.warmup < 1:
+            raise UserError(f"got {self.frames} frames after {self.warmup} warm-up frames, expected at least 1 "
+                            "of each (the last warm-up frame opens the measured window)")
+        if self.camera_fps < 0:
+            raise UserError(f"got camera rate {self.camera_fps} fps, expected 0 (unpaced) or more")
+
+
+class CameraFeed(FrameSource):
+    """A file, folder or ``sample`` replayed as a live camera (see the module docstring)."""
+
+    is_live = True
+
+    def __init__(self, clip: FrameSource, reopen: Callable[[], FrameSource], fps: float = DEFAULT_CAMERA_FPS):
+        self._clip = clip
+        self._reopen = reopen
+        self.camera_fps = fps
+        self.fps = fps or clip.fps
+        self.name = f"{clip.name} as a camera at {fps:g} fps" if fps else f"{clip.name} as an unpaced camera"
+        self.loops = 0  # how often the clip was restarted
+        self._index = 0
+        self._start: float | None = None
+
+    def read(self) -> Frame | None:
+        now = time.perf_counter()
+        if self._start is None:
+            self._start = now
+        if self.camera_fps:
+            self._wait_for_tick(now)
+        clip_frame = self._clip.read()
+        if clip_frame is None:  # the clip ended: start it again, a camera goes on
+            self._clip.close()
+            self._clip = self._reopen()
+            self.loops += 1
+            clip_frame = self._clip.read()
+            if clip_frame is None:
+                raise SourceError(f"source {self._clip.name}: no frames to replay")
+        delivered = time.perf_counter()
+        frame = Frame(self._index, (delivered - self._start) * 1000.0, delivered, clip_frame.image)
+        self._index += 1
+        return frame
+
+    def _wait_for_tick(self, now: float) -> None:
+        # A camera's clock does not wait for its reader: a tick missed while this thread
+        # was starved of CPU is skipped, not delivered late in a burst.
+        period = 1.0 / self.camera_fps
+        due = self._start + self._index * period
+        if now - due > period:
+            self._start = now - self._index * period
+            due = now
+        if due > now:
+            time.sleep(due - now)
+
+    def close(self) -> None:
+        self._clip.close()
+
+
+def open_feed(spec: str, camera_fps: float = DEFAULT_CAMERA_FPS) -> FrameSource:
+    """A camera as it is, anything else as a :class:`CameraFeed`; SourceError for a bad ``spec``."""
+    source = open_source(spec)
+    if source.is_live:
+        return source
+    return CameraFeed(source, lambda: open_source(spec), camera_fps)
+
+
+class RecordingStats(RunStats):
+    """:class:`RunStats` that also keeps every event with its time (thread-safe appends)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage_events: list[tuple[float, str, float]] = []  # (time, stage, ms)
+        self.outputs: list[tuple[float, float, bool]] = []  # (time, capture-to-output ms, has face)
+        self.capture_times: list[float] = []
+        self.drop_times: list[float] = []
+
+    def add_stage(self, stage: str, milliseconds: float) -> None:
+        super().add_stage(stage, milliseconds)
+        self.stage_events.append((time.perf_counter(), stage, milliseconds))
+
+    def count_in(self, capture_time: float) -> None:
+        super().count_in(capture_time)
+        self.capture_times.append(capture_time)
+
+    def count_dropped(self, count: int = 1) -> None:
+        super().count_dropped(count)
+        self.drop_times.extend([time.perf_counter()] * count)
+
+    def count_out(self, capture_time: float, has_face: bool) -> None:
+        now = time.perf_counter()
+        super().count_out(capture_time, has_face)
+        self.outputs.append((now, (now - capture_time) * 1000.0, has_face))
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A moment of the run: wall clock and this process's CPU time, both in seconds."""
+
+    time: float
+    cpu: float
+
+    @classmethod
+    def now(cls, process: psutil.Process) -> "Mark":
+        times = process.cpu_times()
+        return cls(time.perf_counter(), times.user + times.system)
+
+
+class MeterSink(Sink):
+    """The bench's only output: shows nothing, marks the measured window, then stops the loop."""
+
+    name = "bench meter"
+
+    def __init__(self, warmup: int, frames: int, controls: Controls):
+        self.warmup, self.frames, self.controls = warmup, frames, controls
+        self.delivered = 0
+        self.start: Mark | None = None
+        self.end: Mark | None = None
+        self._process = psutil.Process()
+
+    def open(self, width: int, height: int, fps: float) -> None:
+        pass
+
+    def send(self, frame: np.ndarray) -> None:
+        self.delivered += 1
+        if self.delivered == self.warmup:
+            self.start = Mark.now(self._process)
+        elif self.delivered == self.warmup + self.frames:
+            self.end = Mark.now(self._process)
+            self.controls.stop.set()
+
+
+class ResourceSampler:
+    """Samples this process's resident memory in a daemon thread while in its ``with`` block."""
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S):
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, int]] = []  # (time, RSS bytes)
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="resource sampler", daemon=True)
+
+    def __enter__(self) -> "ResourceSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.perf_counter(), self._process.memory_info().rss))
+            if self._stop.wait(self.interval_s):
+                return
+
+
+def _megabytes(value_bytes: float) -> float:
+    return round(value_bytes / 2**20, 1)
+
+
+def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> dict:
+    """Run the live loop for ``warmup + frames`` output frames; the figures of the last ``frames``.
+
+    ``feed`` is the opened source (from :func:`open_feed`); by default one is opened here.
+    """
+    feed = feed if feed is not None else open_feed(options.source, options.camera_fps)
+    controls = Controls("target")
+    meter = MeterSink(options.warmup, options.frames, controls)
+    recorder = RecordingStats()
+    config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
+                        num_threads=options.num_threads, capture=CaptureOptions(pace=False))
+    rss_before = psutil.Process().memory_info().rss
+    with ResourceSampler() as sampler:
+        summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kilobytes
+    if meter.start is None or meter.end is None:
+        raise UserError(f"the live loop stopped ({summary['stopped_by']}) after {meter.delivered} frames, "
+                        f"expected {options.warmup + options.frames}")
+    return _window_figures(options, feed, recorder, meter.start, meter.end,
+                           rss_before, max(max_rss, max(rss for _, rss in sampler.samples)), sampler.samples)
+
+
+def _window_figures(options: LiveBenchOptions, feed: FrameSource, recorder: RecordingStats, start: Mark, end: Mark,
+                    rss_before: int, peak_rss: int, rss_samples: list[tuple[float, int]]) -> dict:
+    """The measured window's figures: outputs after the warm-up's last frame, up to the last one."""
+    wall = end.time - start.time
+
+    def inside(moment: float) -> bool:
+        return start.time < moment <= end.time
+
+    outputs = recorder.outputs[options.warmup:options.warmup + options.frames]
+    latencies = [latency for _, latency, _ in outputs]
+    # Stages in the order they first ran (pipeline order), though the window opens mid-frame.
+    stage_samples: dict[str, list[float]] = {stage: [] for _, stage, _ in recorder.stage_events}
+    for moment, stage, milliseconds in recorder.stage_events:
+        if inside(moment):
+            stage_samples[stage].append(milliseconds)
+    return {
+        "feed": _feed_description(feed),
+        "frames": {
+            "warmup": options.warmup,
+            "measured": len(outputs),
+            "captured": sum(inside(moment) for moment in recorder.capture_times),
+            "dropped": sum(inside(moment) for moment in recorder.drop_times),
+            "without_face": sum(not has_face for _, _, has_face in outputs),
+            "clip_loops": getattr(feed, "loops", 0),
+        },
+        "fps": round(options.frames / wall, 2),
+        "latency_ms": percentiles(latencies),
+        "stages_ms": {stage: percentiles(values) for stage, values in stage_samples.items() if values},
+        "peak_rss_mb": _megabytes(peak_rss),
+        "memory_mb": {"before_loop": _megabytes(rss_before), "peak": _megabytes(peak_rss),
+                      "sampled_every_s": SAMPLE_INTERVAL_S},
+        "cpu_percent": round(100.0 * (end.cpu - start.cpu) / wall, 1),
+        "threads": options.num_threads,
+        "timeline": {
+            "output_s": [round(moment - start.time, 4) for moment, _, _ in outputs],
+            "latency_ms": [round(latency, 2) for latency in latencies],
+            "drop_s": [round(moment - start.time, 4) for moment in recorder.drop_times if inside(moment)],
+            "rss_s": [round(moment - start.time, 3) for moment, _ in rss_samples],
+            "rss_mb": [_megabytes(rss) for _, rss in rss_samples],
+        },
+    }
+
+
+def _feed_description(feed: FrameSource) -> dict:
+    if isinstance(feed, CameraFeed):
+        pacing = f"a frame every 1/{feed.camera_fps:g} s" if feed.camera_fps else "frames as fast as they decode"
+        return {"name": feed.name, "camera_fps": feed.camera_fps,
+                "semantics": f"simulated camera ({pacing}, the clip looped): latest-frame mailbox, as run_live "
+                             "treats a webcam; frames the loop was busy for are dropped and counted; latency "
+                             "runs from delivery to the sinks"}
+    return {"name": feed.name, "camera_fps": feed.fps,
+            "semantics": "a real camera: latest-frame mailbox, drops counted; latency from capture to the sinks"}
