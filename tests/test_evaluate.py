@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models import expression
+from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
 from training import metrics
 
@@ -185,3 +186,22 @@ def test_evaluate_data_errors_name_the_problem(tiny_models, small_data, tmp_path
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="reenact prepare"):
         evaluate_data(tiny_models["fp32"], tmp_path / "empty", tmp_path / "eval.json")
+
+
+@pytest.mark.skipif(not DEFAULT_GENERATOR.is_file(), reason="the shipped generator is missing")
+def test_the_shipped_generator_on_the_grid_validation_split(shared_data, tmp_path):
+    """The training issue's acceptance figures, on a fresh prepare of the GRID clips.
+
+    Mouth-opening error is recorded in the model card but not asserted: the shipped model
+    measures 0.027 against the issue's 0.015 (its generated lips part by about 1.7 px where
+    the real ones are shut), which is open work, not a figure to hide behind a loose bound.
+    """
+    from training.evaluate import evaluate_data
+    from training.prepare import PrepareOptions, prepare_data
+
+    data = tmp_path / "grid"
+    prepare_data([shared_data / "target"], data, PrepareOptions(credit="GRID corpus"))
+    figures = evaluate_data(DEFAULT_GENERATOR, data, tmp_path / "eval.json")
+    assert figures["frames"] == 30
+    assert figures["psnr"] >= 27.0 and figures["ssim"] >= 0.80
+    assert figures["landmark_nme"] <= 0.03 and figures["landmark_detect_rate"] >= 0.95

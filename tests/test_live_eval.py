@@ -41,6 +41,6 @@ def test_the_shipped_generator_follows_the_driver(shared_data, tmp_path):
     report = evaluate_driver(shared_data / "drivers" / "expressions_7s.mp4", DEFAULT_GENERATOR,
                              tmp_path / "eval.json")
     assert report["frames"] == 216
-    assert report["detect_rate"] > 0.9
-    assert report["mouth_open_corr"] > 0.6
+    assert report["detect_rate"] >= 0.95  # the live-loop issue's acceptance figures
+    assert report["mouth_open_corr"] >= 0.8
     assert report["shape_drift"] < 1.0
