@@ -59,6 +59,17 @@ def read_manifest(data_dir: Path) -> dict:
     return manifest
 
 
+def read_frame(data_dir: Path, frame_id: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named arrays of one prepared frame, never unpickled; UserError when damaged."""
+    path = Path(data_dir) / "frames" / f"{frame_id}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as frame:
+            return {key: frame[key] for key in keys}
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise UserError(f"data {data_dir}: frame {path.name} is missing or damaged ({error}); "
+                        "rerun `reenact prepare`") from None
+
+
 def load_split(data_dir: Path, manifest: dict, split: str) -> FrameArrays:
     """All frames of ``split`` ("train" or "val") as arrays; UserError on a damaged frame."""
     if split not in SPLITS:
@@ -69,18 +80,13 @@ def load_split(data_dir: Path, manifest: dict, split: str) -> FrameArrays:
     sketches = np.empty((len(ids), size, size, 3), np.uint8)
     photos = np.empty_like(sketches)
     for index, frame_id in enumerate(ids):
-        path = data_dir / "frames" / f"{frame_id}.npz"
-        try:
-            with np.load(path, allow_pickle=False) as frame:
-                sketch, photo = frame["sketch"], frame["crop"]
-        except (OSError, ValueError, KeyError, EOFError) as error:
-            raise UserError(f"data {data_dir}: frame {path.name} is missing or damaged ({error}); "
-                            "rerun `reenact prepare`") from None
-        for name, image in (("sketch", sketch), ("crop", photo)):
+        frame = read_frame(data_dir, frame_id, ("sketch", "crop"))
+        for name in ("sketch", "crop"):
+            image = frame[name]
             if image.shape != (size, size, 3) or image.dtype != np.uint8:
-                raise UserError(f"data {data_dir}: frame {path.name} has {name} {image.shape} {image.dtype}, "
+                raise UserError(f"data {data_dir}: frame {frame_id}.npz has {name} {image.shape} {image.dtype}, "
                                 f"expected ({size}, {size}, 3) uint8")
-        sketches[index], photos[index] = sketch, photo
+        sketches[index], photos[index] = frame["sketch"], frame["crop"]
     return FrameArrays(sketches, photos, ids)
 
 

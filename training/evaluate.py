@@ -20,7 +20,7 @@ import numpy as np
 from models import face_topology as topology
 from models.errors import UserError
 from training import metrics
-from training.dataset import read_manifest
+from training.dataset import read_frame, read_manifest
 from training.prepare import write_json
 
 GRID_ROWS = 6
@@ -90,13 +90,8 @@ def load_examples(data_dir, manifest: dict, split: str, limit: int | None = None
         entries = [entries[i] for i in np.linspace(0, len(entries) - 1, limit).round().astype(int)]
     examples = []
     for entry in entries:
-        path = data_dir / "frames" / f"{entry['id']}.npz"
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                examples.append(FrameExample(entry["id"], data["crop"], data["sketch"], data["landmarks"]))
-        except (OSError, ValueError, KeyError, EOFError) as error:
-            raise UserError(f"data {data_dir}: frame {path.name} is missing or damaged ({error}); "
-                            "rerun `reenact prepare` to redo it") from None
+        data = read_frame(data_dir, entry["id"], ("crop", "sketch", "landmarks"))
+        examples.append(FrameExample(entry["id"], data["crop"], data["sketch"], data["landmarks"]))
     return examples
 
 
