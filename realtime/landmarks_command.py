@@ -22,6 +22,7 @@ from models.landmarker import FaceLandmarker
 from models.sketch import render_sketch
 from realtime.one_euro import OneEuroFilter
 from realtime.sources import open_source
+from realtime.stats import percentiles
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
                         help="border around the face box, as a fraction of the crop (default %(default)s)")
     parser.add_argument("--smooth", action="store_true", help="apply the live loop's One-Euro smoothing")
-
-
-def percentiles(values_ms: list[float]) -> dict[str, float]:
-    """p50/p95/p99 of a list of milliseconds (zeros when empty)."""
-    if not values_ms:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
-    p50, p95, p99 = np.percentile(values_ms, [50, 95, 99])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
 
 
 def _panel(frame: np.ndarray, size: int) -> np.ndarray:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from models import face_topology as topology
+from models.files import write_atomically
 from models.landmarker_asset import cache_dir
 
 SAMPLE_FPS = 30.0
@@ -111,7 +110,7 @@ def portrait_landmarks() -> np.ndarray:
         return cached
     points = _detect_landmarks(portrait_bgr())
     try:
-        _save_atomically(path, points)
+        write_atomically(path, lambda file: np.save(file, points, allow_pickle=False))
     except OSError as error:
         warnings.warn(f"could not cache the sample clip's landmarks in {path}: {error}", stacklevel=2)
     return points
@@ -140,20 +139,6 @@ def _detect_landmarks(image_bgr: np.ndarray) -> np.ndarray:
     # Rounded to 1/16 px so that last-bit differences between MediaPipe builds rarely
     # change the clip: the cached file is what makes runs bit-identical.
     return (np.round(face.points * 16.0) / 16.0).astype(np.float32)
-
-
-def _save_atomically(path: Path, points: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as temporary:
-        try:
-            np.save(temporary, points, allow_pickle=False)
-            temporary.flush()
-            os.fsync(temporary.fileno())
-        except BaseException:
-            temporary.close()
-            os.unlink(temporary.name)
-            raise
-    os.replace(temporary.name, path)
 
 
 def _pulse(time_s: float, start: float, rise: float, hold: float, fall: float) -> float:

@@ -96,7 +96,7 @@ def test_export_carries_the_contract(exported, small_data, quantization):
 @pytest.mark.parametrize("quantization", ["fp32", "fp16", "int8"])
 def test_export_runs_and_matches_keras(exported, tiny_model, small_data, quantization):
     from training.dataset import load_split, read_manifest
-    from training.evaluate import TFLiteGenerator
+    from training.export import TFLiteGenerator
 
     report = exported[0][quantization]
     assert report.parity_frames == 3  # the validation block of 15 sampled frames
@@ -109,7 +109,10 @@ def test_export_runs_and_matches_keras(exported, tiny_model, small_data, quantiz
     output = runner.predict(sketch.astype(np.float32) / 127.5 - 1)
     assert output.shape == (SIZE, SIZE, 3) and output.dtype == np.float32
     assert -1.0 <= output.min() < -0.2 and 0.2 < output.max() <= 1.0  # the tanh range, used widely
-    assert runner.generate(sketch).dtype == np.uint8
+    from realtime.generator_runner import GeneratorOptions, GeneratorRunner
+
+    live_runner = GeneratorRunner.from_file(GeneratorOptions(report.path))  # the live loop loads it too
+    assert live_runner.generate(sketch).dtype == np.uint8
 
 
 def test_quantisation_shrinks_the_file(exported):

@@ -26,52 +26,6 @@ from training.prepare import write_json
 GRID_ROWS = 6
 
 
-class TFLiteGenerator:
-    """A generator file on LiteRT that takes and returns uint8 BGR images or [-1, 1] floats.
-
-    Float and quantised (int8/uint8) input and output tensors alike: quantised ones are
-    converted with each tensor's own scale and zero point.
-    """
-
-    def __init__(self, model_content: bytes, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self._interpreter = Interpreter(model_content=model_content, num_threads=threads)
-        self._interpreter.allocate_tensors()
-        (self._input,) = self._interpreter.get_input_details()
-        (self._output,) = self._interpreter.get_output_details()
-        _, height, width, _ = self._input["shape"]
-        if height != width:
-            raise UserError(f"generator input is {height}x{width}, expected a square")
-        self.size = int(height)
-        self.input_type = np.dtype(self._input["dtype"]).name
-        self.output_type = np.dtype(self._output["dtype"]).name
-
-    def predict(self, sketch: np.ndarray) -> np.ndarray:
-        """(S, S, 3) float in [-1, 1] to (S, S, 3) float32 in [-1, 1]."""
-        batch = np.asarray(sketch, np.float32)[None]
-        scale, zero_point = self._input["quantization"]
-        if scale:  # quantised input
-            limits = np.iinfo(self._input["dtype"])
-            batch = np.clip(np.round(batch / scale) + zero_point, limits.min, limits.max)
-        self._interpreter.set_tensor(self._input["index"], batch.astype(self._input["dtype"]))
-        self._interpreter.invoke()
-        result = self._interpreter.get_tensor(self._output["index"])[0]
-        scale, zero_point = self._output["quantization"]
-        if scale:
-            result = (result.astype(np.float32) - zero_point) * scale
-        return result.astype(np.float32)
-
-    def generate(self, sketch: np.ndarray) -> np.ndarray:
-        """(S, S, 3) uint8 BGR sketch to (S, S, 3) uint8 BGR face."""
-        return to_uint8(self.predict(sketch.astype(np.float32) / 127.5 - 1.0))
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """A [-1, 1] float image on the 0-255 uint8 scale."""
-    return np.clip(np.round((np.asarray(image, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 @dataclass(frozen=True)
 class FrameExample:
     """One prepared frame: aligned crop, its sketch and its landmarks."""
@@ -134,6 +88,7 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None) -> dict:
 
     from models.generator_contract import load_generator_file
     from models.landmarker import FaceLandmarker, LandmarkerOptions
+    from realtime.generator_runner import GeneratorRunner
 
     model_bytes, metadata = load_generator_file(model_path)
     manifest = read_manifest(Path(data_dir))
@@ -143,7 +98,8 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None) -> dict:
     examples = load_examples(data_dir, manifest, "val")
     if not examples:
         raise UserError(f"data {data_dir}: no validation frames (each source needs at least two faces)")
-    generator = TFLiteGenerator(model_bytes)
+    # The live loop's own runner, so eval measures exactly the conversions that ship.
+    generator = GeneratorRunner(model_bytes, metadata, name=f"model {model_path}")
 
     per_frame, grid_rows = [], []
     grid_positions = set(np.linspace(0, len(examples) - 1, min(GRID_ROWS, len(examples))).round().astype(int))

@@ -27,11 +27,10 @@ from typing import Callable
 import numpy as np
 
 from models.errors import UserError
+from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
 from training import metrics
 from training.dataset import load_split, read_manifest
-from training.evaluate import TFLiteGenerator
-from training.prepare import write_atomically
 
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 PARITY_WARNING_DB = 25.0  # below this the TFLite output visibly departs from Keras
@@ -193,6 +192,44 @@ def convert(model, quantization: str, representative: np.ndarray | None = None) 
     return bytes(converter.convert())
 
 
+class TFLiteGenerator:
+    """A generator file on LiteRT in [-1, 1] floats, for parity with Keras before rounding.
+
+    Float and quantised (int8/uint8) input and output tensors alike: quantised ones are
+    converted with each tensor's own scale and zero point. (The live loop's
+    ``realtime.generator_runner.GeneratorRunner`` works in uint8 images instead.)
+    """
+
+    def __init__(self, model_content: bytes, threads: int = 2):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=model_content, num_threads=threads)
+        self._interpreter.allocate_tensors()
+        (self._input,) = self._interpreter.get_input_details()
+        (self._output,) = self._interpreter.get_output_details()
+        _, height, width, _ = self._input["shape"]
+        if height != width:
+            raise UserError(f"generator input is {height}x{width}, expected a square")
+        self.size = int(height)
+        self.input_type = np.dtype(self._input["dtype"]).name
+        self.output_type = np.dtype(self._output["dtype"]).name
+
+    def predict(self, sketch: np.ndarray) -> np.ndarray:
+        """(S, S, 3) float in [-1, 1] to (S, S, 3) float32 in [-1, 1]."""
+        batch = np.asarray(sketch, np.float32)[None]
+        scale, zero_point = self._input["quantization"]
+        if scale:  # quantised input
+            limits = np.iinfo(self._input["dtype"])
+            batch = np.clip(np.round(batch / scale) + zero_point, limits.min, limits.max)
+        self._interpreter.set_tensor(self._input["index"], batch.astype(self._input["dtype"]))
+        self._interpreter.invoke()
+        result = self._interpreter.get_tensor(self._output["index"])[0]
+        scale, zero_point = self._output["quantization"]
+        if scale:
+            result = (result.astype(np.float32) - zero_point) * scale
+        return result.astype(np.float32)
+
+
 def parity_psnr(model, model_bytes: bytes, sketches: np.ndarray, threads: int = 2) -> float:
     """Mean PSNR (0-255 scale, unrounded) of TFLite against Keras outputs on the same sketches."""
     runner = TFLiteGenerator(model_bytes, threads)
@@ -241,7 +278,7 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
     log("embedding metadata")
     metadata = build_metadata(run_dir, run_config, manifest, profile, input_size, options.quantization)
     model_bytes = write_metadata(model_bytes, metadata)
-    write_atomically(out_path, lambda file: file.write(model_bytes))
+    write_bytes_atomically(out_path, model_bytes)
 
     # Validation sketches, or training ones for a data set too small to hold any out.
     split = "val" if any(frame["split"] == "val" for frame in manifest["frames"]) else "train"

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import numpy as np
 from models import expression
 from models.alignment import DEFAULT_MARGIN, DEFAULT_SIZE
 from models.errors import UserError
+from models.files import write_atomically
 from models.sketch import SKETCH_VERSION
 from training import metrics
 
@@ -178,34 +177,6 @@ def build_target_profile(landmarks: list[np.ndarray], poses: list[np.ndarray]) -
     ranges = {name: metrics.robust_range([m[name] for m in measures]) for name in expression.EXPRESSION_MEASURES}
     return {"neutral_landmarks": neutral.tolist(), "expression_ranges": ranges,
             "frames": len(landmarks), "neutral_frames": int(neutral_count)}
-
-
-def _file_mode() -> int:
-    """The mode a plain ``open()`` would give a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part",
-                                     delete=False) as temporary:
-        try:
-            write(temporary)
-            temporary.flush()
-            os.fsync(temporary.fileno())
-            # NamedTemporaryFile makes owner-only files; the result should read like any other.
-            os.chmod(temporary.name, _FILE_MODE)
-        except BaseException:
-            temporary.close()
-            os.unlink(temporary.name)
-            raise
-    os.replace(temporary.name, path)
-
-
-_FILE_MODE = _file_mode()
 
 
 def write_json(path: Path, document) -> None:

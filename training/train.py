@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
+from models.files import write_bytes_atomically
 from training import metrics
 from training.checkpoints import (CHECKPOINTS, CHECKPOINTS_KEPT, latest_checkpoint, load_generator,
                                   recalibrate_batch_norm, restore, weights_fingerprint)
@@ -206,16 +207,10 @@ class Pix2Pix:
                                    discriminator_optimizer=self.discriminator_optimizer)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def _prepare_run_folder(config: TrainConfig, run_dir: Path, resume: bool) -> None:
     """Create RUN with its config and the target profile (chief only)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(run_dir / "config.json", config.to_json() + "\n")
+    write_bytes_atomically(run_dir / "config.json", (config.to_json() + "\n").encode("utf-8"))
     profile = Path(config.data) / "target_profile.json"
     if profile.is_file():
         if not resume or not (run_dir / "target_profile.json").is_file():
