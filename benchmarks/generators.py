@@ -36,9 +36,9 @@ from models.errors import UserError
 from models.generator_contract import GeneratorMetadata, load_generator_file, write_metadata
 from models.landmarker_asset import cache_dir
 
-BUILD_VERSION = 1  # bump when a change here alters the files built for the same spec
+BUILD_VERSION = 2  # bump when a change here alters the files built for the same spec
 QUANTIZATIONS = ("fp32", "fp16", "int8")
-DECODERS = ("resize", "transpose", "low-resolution")
+DECODERS = ("resize", "transpose", "low-resolution")  # as models.networks.UPSAMPLE_MODES
 CALIBRATION_SKETCHES = 16
 BUILD_TIMEOUT_S = 3600.0  # pix2pix's reference size alone takes minutes on a loaded 2-core machine
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ class VariantSpec:
     role: str = field(compare=False)  # "reference", "shipped architecture" or "candidate"
     size: int
     width: int
-    decoder: str  # "resize" or "transpose" (as build_generator), or "low-resolution"
+    decoder: str  # build_generator's upsample mode
     quantization: str
     depth: int | None = None  # None: down to 1 x 1, as pix2pix
 
@@ -94,7 +94,7 @@ def shipped_architecture(metadata: GeneratorMetadata) -> dict | None:
     test's stand-in) names none, and then has no "same architecture" variants.
     """
     architecture = metadata.architecture or {}
-    if not isinstance(architecture.get("width"), int) or architecture.get("upsample") not in ("resize", "transpose"):
+    if not isinstance(architecture.get("width"), int) or architecture.get("upsample") not in DECODERS:
         return None
     return {"width": architecture["width"], "upsample": architecture["upsample"], "depth": architecture.get("depth")}
 
@@ -161,37 +161,6 @@ def ensure_variants(model_path: Path, scale: str = "full", folder: Path | None =
 # ------------------------------------------------------------------ the child's side: TensorFlow
 
 
-def build_low_resolution_decoder(size: int, width: int, depth: int | None = None):
-    """A U-Net whose decoder convolves at the lower resolution, then resizes (timing only).
-
-    The encoder is ``build_generator``'s own (its ``down{L}_relu`` outputs are the skips),
-    with the same channel counts in the decoder; but each decoder block runs its 3 x 3
-    convolution, batch norm and ReLU *before* the nearest-neighbour resize, on a quarter
-    of the pixels, and the last one before a bilinear resize to the full size.
-    """
-    import keras
-    from keras import layers
-
-    from models.networks import build_generator, default_depth, level_width
-
-    depth = default_depth(size) if depth is None else depth
-    encoder = build_generator(size, width, depth, upsample="resize", dropout=0.0)
-    skips = [encoder.get_layer(f"down{level}_relu").output for level in range(depth)]
-    x = skips[-1]  # (batch, 1, 1, 8 * width) at 256
-    for level in reversed(range(depth - 1)):
-        # At level L: convolve at 256 / 2**(L+2), resize to 256 / 2**(L+1), add the skip:
-        # (batch, 2, 2, 256) at the innermost, (batch, 128, 128, 64) at level 0 for width 32.
-        x = layers.Conv2D(level_width(width, level), 3, padding="same", use_bias=False, name=f"low_up{level}_conv")(x)
-        x = layers.BatchNormalization(name=f"low_up{level}_norm")(x)
-        x = layers.ReLU(name=f"low_up{level}_relu")(x)
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"low_up{level}_resize")(x)
-        x = layers.Concatenate(name=f"low_up{level}_skip")([x, skips[level]])
-    x = layers.Conv2D(3, 3, padding="same", name="low_output_conv")(x)  # (batch, 128, 128, 3)
-    x = layers.UpSampling2D(2, interpolation="bilinear", name="low_output_resize")(x)  # (batch, 256, 256, 3)
-    photo = layers.Activation("tanh", name="photo")(x)
-    return keras.Model(encoder.input, photo, name="low_resolution_decoder")
-
-
 def build_keras(spec: VariantSpec):
     """The Keras network of ``spec``, random weights (imports TensorFlow)."""
     import keras
@@ -199,8 +168,6 @@ def build_keras(spec: VariantSpec):
     from models.networks import build_generator
 
     keras.utils.set_random_seed(0)
-    if spec.decoder == "low-resolution":
-        return build_low_resolution_decoder(spec.size, spec.width, spec.depth)
     return build_generator(spec.size, spec.width, spec.depth, upsample=spec.decoder, dropout=0.0)
 
 

@@ -18,7 +18,7 @@ import math
 import keras
 from keras import layers
 
-UPSAMPLE_MODES = ("resize", "transpose")
+UPSAMPLE_MODES = ("resize", "transpose", "low-resolution")
 MAX_WIDTH_MULTIPLIER = 8  # channels stop doubling at 8 x width, as in pix2pix (64 -> 512)
 DROPOUT_LEVELS = 3  # pix2pix drops out in the three innermost decoder blocks
 
@@ -70,9 +70,13 @@ def _upsample(x, filters: int, mode: str, use_bias: bool, dtype, name: str):
         return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=use_bias,
                                       kernel_initializer=_initializer(), dtype=dtype,
                                       name=f"{name}_conv")(x)
-    x = layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=f"{name}_resize")(x)
+    x = _resize(x, dtype, name)
     return layers.Conv2D(filters, 3, padding="same", use_bias=use_bias,
                          kernel_initializer=_initializer(), dtype=dtype, name=f"{name}_conv")(x)
+
+
+def _resize(x, dtype, name: str):
+    return layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=f"{name}_resize")(x)
 
 
 def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
@@ -82,8 +86,13 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
 
     ``width`` is the first level's channel count (pix2pix uses 64); channels double per
     level up to 8 x width. ``depth`` levels of downsampling (default: down to 1 x 1).
-    ``upsample`` is "resize" (nearest resize then 3 x 3 convolution) or "transpose"
-    (4 x 4 transposed convolution, as in pix2pix). ``dropout`` applies to the three
+    ``upsample`` is "resize" (nearest resize then 3 x 3 convolution), "transpose"
+    (4 x 4 transposed convolution, as in pix2pix) or "low-resolution": the inner decoder
+    blocks convolve first and resize after, on a quarter of the pixels, while the outermost
+    block and the output layer stay resize-then-convolve. Those two smooth the blocks that
+    nearest-neighbour resizing leaves; without them (every block low-resolution) a width-16
+    generator painted 4 x 4 blocks, its PatchGAN won outright and held-out PSNR fell from
+    27.7 dB at step 250 to 24.3 dB at step 750. ``dropout`` applies to the three
     innermost decoder blocks during training only. ``dtype`` is a Keras dtype policy
     such as "mixed_bfloat16"; the output is always float32. ``synchronized_norm``
     computes batch statistics across tf.distribute replicas while training (the weights
@@ -114,14 +123,26 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
         # Level L: (batch, 256 / 2**(L+1), 256 / 2**(L+1), level_width(32, L)), then the
         # skip from encoder level L doubles the channels: (batch, 2, 2, 512), (4, 4, 512),
         # (8, 8, 512), (16, 16, 512), (32, 32, 256), (64, 64, 128), (128, 128, 64).
-        x = _upsample(x, level_width(width, level), upsample, False, dtype, f"up{level}")
+        low_resolution = upsample == "low-resolution" and level > 0
+        if low_resolution:
+            # Convolve, normalise and activate on a quarter of the pixels, then resize:
+            # a quarter of the multiply-adds, and the batch norm still folds into the
+            # convolution at export because nothing stands between them.
+            x = layers.Conv2D(level_width(width, level), 3, padding="same", use_bias=False,
+                              kernel_initializer=_initializer(), dtype=dtype, name=f"up{level}_conv")(x)
+        else:
+            x = _upsample(x, level_width(width, level), "resize" if upsample == "low-resolution" else upsample,
+                          False, dtype, f"up{level}")
         x = _norm(dtype, synchronized_norm, f"up{level}_norm")(x)
         if dropout > 0 and level >= depth - 1 - DROPOUT_LEVELS:
             x = layers.Dropout(dropout, dtype=dtype, name=f"up{level}_dropout")(x)
         x = layers.ReLU(dtype=dtype, name=f"up{level}_relu")(x)
+        if low_resolution:
+            x = _resize(x, dtype, f"up{level}")
         x = layers.Concatenate(dtype=dtype, name=f"up{level}_skip")([x, skips[level]])
 
-    x = _upsample(x, 3, upsample, True, dtype, "output")  # (batch, 256, 256, 3)
+    output_mode = "resize" if upsample == "low-resolution" else upsample
+    x = _upsample(x, 3, output_mode, True, dtype, "output")  # (batch, 256, 256, 3)
     # tanh in float32 so that a mixed-precision network still outputs exact [-1, 1] floats.
     photo = layers.Activation("tanh", dtype="float32", name="photo")(x)  # (batch, 256, 256, 3)
     return keras.Model(sketch, photo, name=name)

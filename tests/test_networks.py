@@ -16,7 +16,7 @@ def _sketches(size, count=2, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (count, size, size, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("upsample", ["resize", "transpose"])
+@pytest.mark.parametrize("upsample", ["resize", "transpose", "low-resolution"])
 def test_generator_maps_sketch_to_photo_range(upsample):
     generator = build_generator(size=64, width=8, upsample=upsample)
     output = np.asarray(generator(_sketches(64), training=False))
@@ -24,6 +24,20 @@ def test_generator_maps_sketch_to_photo_range(upsample):
     assert output.dtype == np.float32
     assert np.all(np.abs(output) <= 1.0)
     assert {type(layer).__name__ for layer in generator.layers} <= ALLOWED_LAYERS
+
+
+def test_low_resolution_decoder_convolves_before_it_resizes():
+    resize = build_generator(size=64, width=8, upsample="resize")
+    low = build_generator(size=64, width=8, upsample="low-resolution")
+    # Same weights' shapes, so the same capacity; only where the convolutions run differs.
+    assert [w.shape for w in resize.weights] == [w.shape for w in low.weights]
+    # Decoder level 1 convolves at 8 x 8 and resizes to the skip's 16 x 16 ...
+    assert low.get_layer("up1_conv").output.shape[1:3] == (8, 8)
+    assert resize.get_layer("up1_conv").output.shape[1:3] == (16, 16)
+    assert low.get_layer("up1_skip").output.shape[1:3] == (16, 16)
+    # ... while the outermost level and the output layer resize first, as "resize" does.
+    assert low.get_layer("up0_conv").output.shape[1:3] == (32, 32)
+    assert low.get_layer("output_conv").output.shape[1:3] == (64, 64)
 
 
 def test_generator_depth_reaches_a_one_pixel_bottleneck_by_default():

@@ -149,9 +149,9 @@ def test_checkpoint_restores_weights_and_optimiser_state_exactly(data_dir, tmp_p
 
     config = tiny_config(data_dir)
     gan = Pix2Pix(config)
-    sketches, photos = next(iter(training_dataset(load_split(data_dir, read_manifest(data_dir), "train"),
-                                                  0, 2, 0, 1, False)))
-    gan.train_step(sketches, photos)
+    sketches, photos, mouths = next(iter(training_dataset(load_split(data_dir, read_manifest(data_dir), "train"),
+                                                          0, 2, 0, 1, False)))
+    gan.train_step(sketches, photos, mouths)
     step = tf.Variable(1, dtype=tf.int64)
     path = tf.train.CheckpointManager(gan.checkpoint(step), str(tmp_path), 1).save(checkpoint_number=1)
 
@@ -254,8 +254,8 @@ def test_data_order_is_a_function_of_seed_and_step(data_dir):
     other_seed, _ = sample_schedule(len(frames), seed=4, batch=4, first_step=0, end_step=9)
     assert not np.array_equal(other_seed, indices)
 
-    whole = [photo.numpy() for _, photo in training_dataset(frames, 3, 4, 0, 9, True)]
-    tail = [photo.numpy() for _, photo in training_dataset(frames, 3, 4, 5, 9, True)]
+    whole = [photo.numpy() for _, photo, _ in training_dataset(frames, 3, 4, 0, 9, True)]
+    tail = [photo.numpy() for _, photo, _ in training_dataset(frames, 3, 4, 5, 9, True)]
     assert len(whole) == 9 and len(tail) == 4
     for a, b in zip(whole[5:], tail):
         np.testing.assert_array_equal(a, b)
@@ -265,12 +265,12 @@ def test_workers_take_disjoint_slices_of_each_global_batch(data_dir):
     import tensorflow as tf
 
     frames = load_split(data_dir, read_manifest(data_dir), "train")
-    whole = [photo.numpy() for _, photo in training_dataset(frames, 0, 4, 0, 3, False)]
+    whole = [photo.numpy() for _, photo, _ in training_dataset(frames, 0, 4, 0, 3, False)]
     slices = []
     for worker in range(2):
         context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=worker,
                                              num_replicas_in_sync=2)
-        slices.append([photo.numpy() for _, photo in training_dataset(frames, 0, 4, 0, 3, False, context)])
+        slices.append([photo.numpy() for _, photo, _ in training_dataset(frames, 0, 4, 0, 3, False, context)])
     for step, batch in enumerate(whole):
         np.testing.assert_array_equal(np.concatenate([slices[0][step], slices[1][step]]), batch)
 
@@ -295,13 +295,52 @@ def test_flip_augmentation_flips_sketch_and_photo_together(data_dir):
     indices, flips = sample_schedule(len(frames), 0, 2, 0, 6)
     assert flips.any() and not flips.all()
     batches = list(training_dataset(frames, 0, 2, 0, 6, True))
-    for step, (sketches, photos) in enumerate(batches):
+    for step, (sketches, photos, mouths) in enumerate(batches):
         for slot in range(2):
             index, flip = indices[step, slot], flips[step, slot]
             expected_sketch = frames.sketches[index][:, ::-1] if flip else frames.sketches[index]
             expected_photo = frames.photos[index][:, ::-1] if flip else frames.photos[index]
+            expected_mouth = frames.mouths[index][:, ::-1] if flip else frames.mouths[index]
             np.testing.assert_allclose(sketches[slot].numpy(), expected_sketch / 127.5 - 1.0, atol=1e-6)
             np.testing.assert_allclose(photos[slot].numpy(), expected_photo / 127.5 - 1.0, atol=1e-6)
+            np.testing.assert_array_equal(mouths[slot].numpy(), expected_mouth)
+
+
+def test_mouth_mask_covers_the_lips_and_little_else():
+    from models.default_model import DEFAULT_GENERATOR
+    from models.face_topology import LIPS_INNER, LIPS_OUTER
+    from models.generator_contract import load_generator_file
+    from training.dataset import mouth_mask
+
+    # A real face's landmarks: the shipped model's target, neutral, in its 256-pixel crop.
+    _, metadata = load_generator_file(DEFAULT_GENERATOR)
+    landmarks, size = metadata.neutral, metadata.input_size
+    mask = mouth_mask(landmarks, size)
+    assert mask.shape == (size, size, 1) and set(np.unique(mask)) <= {0, 1}
+    for index in LIPS_OUTER + LIPS_INNER:  # every lip landmark lies inside
+        x, y = np.round(landmarks[index, :2]).astype(int)
+        assert mask[y, x, 0] == 1
+    for index in (1, 33, 263, 152):  # nose tip, eye corners and chin lie outside
+        x, y = np.round(landmarks[index, :2]).astype(int)
+        assert mask[y, x, 0] == 0
+    assert 0.005 < mask.mean() < 0.1
+
+
+def test_mouth_weight_adds_the_lip_regions_error_to_the_loss(data_dir):
+    from training.train import Pix2Pix
+
+    frames = load_split(data_dir, read_manifest(data_dir), "train")
+    sketches, photos, mouths = next(iter(training_dataset(frames, 0, 2, 0, 1, False)))
+    assert float(mouths.numpy().sum()) > 0
+    totals = {}
+    for weight in (0.0, 5.0):
+        gan = Pix2Pix(tiny_config(data_dir, mouth_weight=weight, dropout=0.0))
+        losses = gan.train_step(sketches, photos, mouths)
+        totals[weight] = float(losses["generator_total"]) - float(losses["generator_gan"])
+        mouth_l1 = float(losses["generator_mouth_l1"])
+    # Same seed, same first forward pass: only the mouth term differs.
+    assert mouth_l1 > 0
+    np.testing.assert_allclose(totals[5.0] - totals[0.0], 100.0 * 5.0 * mouth_l1, rtol=1e-3)
 
 
 # ----------------------------------------------------------------------- bad input

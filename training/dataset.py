@@ -15,22 +15,30 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from models.errors import UserError
+from models.face_topology import LIPS_OUTER
 from models.sketch import SKETCH_VERSION
 
 SPLITS = ("train", "val")
 LANDMARK_COUNT = 478
+MOUTH_MARGIN = 0.02  # the lip mask reaches this fraction of the crop beyond the outer lip line
 
 
 @dataclass(frozen=True)
 class FrameArrays:
-    """One split of a data set: BGR uint8 images, (N, S, S, 3) each, and frame ids."""
+    """One split of a data set: BGR uint8 images, (N, S, S, 3) each, and frame ids.
+
+    ``mouths`` is each frame's lip mask, (N, S, S, 1) uint8 of 0/1 (see :func:`mouth_mask`);
+    None where a caller has no landmarks (the loss then has no mouth term to weigh).
+    """
 
     sketches: np.ndarray
     photos: np.ndarray
     ids: tuple
+    mouths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -70,6 +78,16 @@ def read_frame(data_dir: Path, frame_id: str, keys: tuple[str, ...]) -> dict[str
                         "rerun `reenact prepare`") from None
 
 
+def mouth_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 1) uint8: 1 inside the outer lip line, widened by MOUTH_MARGIN."""
+    mask = np.zeros((size, size), np.uint8)
+    hull = cv2.convexHull(np.round(landmarks[list(LIPS_OUTER), :2]).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    reach = max(1, int(round(MOUTH_MARGIN * size)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    return mask[:, :, None]
+
+
 def load_split(data_dir: Path, manifest: dict, split: str) -> FrameArrays:
     """All frames of ``split`` ("train" or "val") as arrays; UserError on a damaged frame."""
     if split not in SPLITS:
@@ -79,15 +97,20 @@ def load_split(data_dir: Path, manifest: dict, split: str) -> FrameArrays:
     ids = tuple(frame["id"] for frame in manifest["frames"] if frame.get("split") == split)
     sketches = np.empty((len(ids), size, size, 3), np.uint8)
     photos = np.empty_like(sketches)
+    mouths = np.empty((len(ids), size, size, 1), np.uint8)
     for index, frame_id in enumerate(ids):
-        frame = read_frame(data_dir, frame_id, ("sketch", "crop"))
+        frame = read_frame(data_dir, frame_id, ("sketch", "crop", "landmarks"))
         for name in ("sketch", "crop"):
             image = frame[name]
             if image.shape != (size, size, 3) or image.dtype != np.uint8:
                 raise UserError(f"data {data_dir}: frame {frame_id}.npz has {name} {image.shape} {image.dtype}, "
                                 f"expected ({size}, {size}, 3) uint8")
+        if frame["landmarks"].shape != (LANDMARK_COUNT, 3):
+            raise UserError(f"data {data_dir}: frame {frame_id}.npz has landmarks {frame['landmarks'].shape}, "
+                            f"expected ({LANDMARK_COUNT}, 3)")
         sketches[index], photos[index] = frame["sketch"], frame["crop"]
-    return FrameArrays(sketches, photos, ids)
+        mouths[index] = mouth_mask(frame["landmarks"], size)
+    return FrameArrays(sketches, photos, ids, mouths)
 
 
 def epoch_order(frame_count: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +145,10 @@ def to_network_range(images):
 
 def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_step: int, end_step: int,
                      flip: bool, input_context=None):
-    """Batches of (sketch, photo) float32 in [-1, 1] for steps ``first_step`` to ``end_step``.
+    """Batches of (sketch, photo, mouth) for steps ``first_step`` to ``end_step``.
+
+    Sketch and photo are float32 in [-1, 1]; mouth is the float32 0/1 lip mask, all zero
+    when ``frames`` has none.
 
     With an ``input_context`` (tf.distribute), this worker's slice of each global batch,
     batched per replica; the strategy hands consecutive batches to consecutive replicas.
@@ -141,20 +167,26 @@ def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_st
     if not flip:
         flips = np.zeros_like(flips)
 
+    mouths = frames.mouths if frames.mouths is not None else \
+        np.zeros((len(frames), *frames.sketches.shape[1:3], 1), np.uint8)
+
     def gather(batch_indices):
-        return frames.sketches[batch_indices], frames.photos[batch_indices]
+        return frames.sketches[batch_indices], frames.photos[batch_indices], mouths[batch_indices]
 
     def load(batch_indices, batch_flips):
         # numpy_function reads the in-memory arrays without copying them into the graph.
-        sketch, photo = tf.numpy_function(gather, [batch_indices], (tf.uint8, tf.uint8), stateful=False)
+        sketch, photo, mouth = tf.numpy_function(gather, [batch_indices], (tf.uint8, tf.uint8, tf.uint8),
+                                                 stateful=False)
         shape = (None, frames.sketches.shape[1], frames.sketches.shape[2], 3)
         sketch, photo = tf.ensure_shape(sketch, shape), tf.ensure_shape(photo, shape)
-        # Flip sketch and photo together: the sketch colours both eyes and brows alike,
-        # so a mirrored sketch is the sketch of the mirrored face.
+        mouth = tf.ensure_shape(mouth, shape[:3] + (1,))
+        # Flip sketch, photo and mask together: the sketch colours both eyes and brows
+        # alike, so a mirrored sketch is the sketch of the mirrored face.
         mirrored = batch_flips[:, None, None, None]
         sketch = tf.where(mirrored, tf.reverse(sketch, axis=[2]), sketch)
         photo = tf.where(mirrored, tf.reverse(photo, axis=[2]), photo)
-        return to_network_range(sketch), to_network_range(photo)
+        mouth = tf.where(mirrored, tf.reverse(mouth, axis=[2]), mouth)
+        return to_network_range(sketch), to_network_range(photo), tf.cast(mouth, tf.float32)
 
     dataset = tf.data.Dataset.from_tensor_slices((indices, flips))
     dataset = dataset.batch(replica_batch, drop_remainder=True)

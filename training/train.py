@@ -51,7 +51,8 @@ OPTION_HELP = {
     "size": "crop size in pixels (default: the data set's)",
     "width": "generator base width",
     "depth": "U-Net levels (default: down to a 1 x 1 bottleneck)",
-    "upsample": "generator upsampling: resize-then-convolve or transposed convolution",
+    "upsample": "generator upsampling: resize-then-convolve, transposed convolution, or "
+                "low-resolution (convolve then resize: about half the time)",
     "dropout": "decoder dropout rate while training",
     "discriminator_width": "PatchGAN base width (pix2pix uses 64)",
     "batch": "global batch size",
@@ -62,6 +63,7 @@ OPTION_HELP = {
     "learning_rate": "Adam learning rate",
     "beta1": "Adam beta1",
     "l1_weight": "weight of the L1 term against the GAN term",
+    "mouth_weight": "weight of the lip region's own L1 term, relative to the whole image's",
     "flip": "mirror sketch and photo together at random",
     "precision": "compute precision",
     "seed": "seed of weights and data order",
@@ -168,7 +170,7 @@ class Pix2Pix:
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def train_step(self, sketch, photo) -> dict:
+    def train_step(self, sketch, photo, mouth) -> dict:
         """One pix2pix update of both networks; returns the named losses."""
         import tensorflow as tf
 
@@ -181,9 +183,14 @@ class Pix2Pix:
             real_logits = self.discriminator([sketch, photo], training=True)
             fake_logits = self.discriminator([sketch, fake], training=True)
             generator_gan = patch_loss(fake_logits, 1.0)
-            generator_l1 = tf.reduce_mean(tf.abs(photo - fake), axis=[1, 2, 3])
+            error = tf.abs(photo - fake)
+            generator_l1 = tf.reduce_mean(error, axis=[1, 2, 3])
+            # Mean error inside the lip mask (mouth: (batch, S, S, 1) of 0/1).
+            mouth_l1 = tf.reduce_sum(error * mouth, axis=[1, 2, 3]) / (
+                3.0 * tf.reduce_sum(mouth, axis=[1, 2, 3]) + 1.0)
             discriminator = patch_loss(real_logits, 1.0) + patch_loss(fake_logits, 0.0)
-            generator_total = tf.nn.compute_average_loss(generator_gan + self.config.l1_weight * generator_l1)
+            generator_total = tf.nn.compute_average_loss(
+                generator_gan + self.config.l1_weight * (generator_l1 + self.config.mouth_weight * mouth_l1))
             discriminator_total = tf.nn.compute_average_loss(discriminator)
 
         for tape, loss, network, optimizer in (
@@ -194,6 +201,7 @@ class Pix2Pix:
         return {
             "generator_gan": tf.nn.compute_average_loss(generator_gan),
             "generator_l1": tf.nn.compute_average_loss(generator_l1),
+            "generator_mouth_l1": tf.nn.compute_average_loss(mouth_l1),
             "generator_total": generator_total,
             "discriminator": discriminator_total,
         }
@@ -386,8 +394,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
     # the file during a long run would break the run's first validation.
     @tf.function(autograph=False)
     def distributed_step(batch, stop_vote):
-        def replica_step(sketch, photo, vote):
-            losses = gan.train_step(sketch, photo)
+        def replica_step(sketch, photo, mouth, vote):
+            losses = gan.train_step(sketch, photo, mouth)
             # Every worker learns whether any was asked to stop, so all stop together. The
             # identity places the vote on this replica's device, as all_reduce requires.
             losses["stop"] = tf.distribute.get_replica_context().all_reduce(
