@@ -52,6 +52,7 @@ class LiveBenchOptions:
     warmup: int = 30  # output frames before the measurement starts
     camera_fps: float = DEFAULT_CAMERA_FPS  # a file's simulated camera; 0: as fast as frames decode
     num_threads: int = DEFAULT_THREADS
+    stale_after: float | None = CaptureOptions.stale_after  # see CaptureThread.next_frame
 
     def __post_init__(self):
         if self.frames < 1 or self.warmup < 1:
@@ -222,7 +223,8 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
     meter = MeterSink(options.warmup, options.frames, controls)
     recorder = RecordingStats()
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
-                        num_threads=options.num_threads, capture=CaptureOptions(pace=False))
+                        num_threads=options.num_threads,
+                        capture=CaptureOptions(pace=False, stale_after=options.stale_after))
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
         summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)
@@ -267,6 +269,7 @@ def _window_figures(options: LiveBenchOptions, feed: FrameSource, recorder: Reco
                       "sampled_every_s": SAMPLE_INTERVAL_S},
         "cpu_percent": round(100.0 * (end.cpu - start.cpu) / wall, 1),
         "threads": options.num_threads,
+        "stale_after": options.stale_after,
         "timeline": {
             "output_s": [round(moment - start.time, 4) for moment, _, _ in outputs],
             "latency_ms": [round(latency, 2) for latency in latencies],

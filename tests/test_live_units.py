@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models import face_topology as topology
-from realtime.capture import BoundedHandoff, LatestFrameMailbox
+from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread, LatestFrameMailbox
 from realtime.label import burn_label, label_present, write_note
 from realtime.postprocess import LAYOUTS, compose, frame_shape, next_layout
 from realtime.retarget import Retargeter, RetargetOptions
@@ -49,6 +49,54 @@ def test_bounded_handoff_put_gives_up_when_stopped():
     stop.set()
     handoff.put("second", stop)  # full: returns instead of blocking forever
     assert handoff.get(timeout=0.1) == "first"
+
+
+class _TickingCamera:
+    """A live source that delivers a numbered frame every ``1 / fps`` seconds."""
+
+    is_live = True
+    name = "ticking camera"
+
+    def __init__(self, fps):
+        from realtime.sources import Frame
+
+        self.fps, self._frame, self._index, self._start = fps, Frame, 0, None
+
+    def read(self):
+        import time
+
+        self._start = self._start or time.perf_counter()
+        delay = self._start + self._index / self.fps - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        frame = self._frame(self._index, 0.0, time.perf_counter(), np.zeros((4, 4, 3), np.uint8))
+        self._index += 1
+        return frame
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("stale_after", [0.5, None])
+def test_a_stale_camera_frame_is_swapped_for_the_next_one(stale_after):
+    import time
+
+    period = 0.1
+    stats = RunStats()
+    capture = CaptureThread(_TickingCamera(1.0 / period), stats, CaptureOptions(stale_after=stale_after)).start()
+    try:
+        capture.next_frame()  # in step with the camera now
+        time.sleep(1.8 * period)  # the loop is busy: the next frame is 0.8 periods old when taken ...
+        frame = capture.next_frame()
+        age = time.perf_counter() - frame.capture_time
+    finally:
+        capture.stop()
+    if stale_after is None:  # ... and is taken as it is
+        assert age > 0.5 * period
+        assert stats.frames_dropped == 0
+    else:  # ... or passed over for the one after it, which is fresh
+        assert age < 0.5 * period
+        assert stats.frames_dropped == 1
 
 
 def test_timing_samples_stay_bounded_and_representative():
