@@ -51,25 +51,25 @@ def test_bounded_handoff_put_gives_up_when_stopped():
     assert handoff.get(timeout=0.1) == "first"
 
 
-class _TickingCamera:
-    """A live source that delivers a numbered frame every ``1 / fps`` seconds."""
+class _SteppedCamera:
+    """A live source that delivers frame n only once the test releases it (no timing races)."""
 
     is_live = True
-    name = "ticking camera"
+    name = "stepped camera"
+    fps = 1.0  # one period is a generous second, so a loaded machine cannot blur the test
 
-    def __init__(self, fps):
-        from realtime.sources import Frame
-
-        self.fps, self._frame, self._index, self._start = fps, Frame, 0, None
+    def __init__(self):
+        self.release = threading.Semaphore(0)
+        self._index = 0
 
     def read(self):
         import time
 
-        self._start = self._start or time.perf_counter()
-        delay = self._start + self._index / self.fps - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        frame = self._frame(self._index, 0.0, time.perf_counter(), np.zeros((4, 4, 3), np.uint8))
+        from realtime.sources import Frame
+
+        while not self.release.acquire(timeout=0.05):
+            pass
+        frame = Frame(self._index, 0.0, time.perf_counter(), np.zeros((4, 4, 3), np.uint8))
         self._index += 1
         return frame
 
@@ -81,22 +81,24 @@ class _TickingCamera:
 def test_a_stale_camera_frame_is_swapped_for_the_next_one(stale_after):
     import time
 
-    period = 0.1
-    stats = RunStats()
-    capture = CaptureThread(_TickingCamera(1.0 / period), stats, CaptureOptions(stale_after=stale_after)).start()
+    camera, stats = _SteppedCamera(), RunStats()
+    capture = CaptureThread(camera, stats, CaptureOptions(stale_after=stale_after)).start()
     try:
-        capture.next_frame()  # in step with the camera now
-        time.sleep(1.8 * period)  # the loop is busy: the next frame is 0.8 periods old when taken ...
+        camera.release.release()
+        assert capture.next_frame().index == 0
+        camera.release.release()  # frame 1 arrives while the loop is busy ...
+        while stats.frames_in < 2:
+            time.sleep(0.01)
+        time.sleep(0.6)  # ... and is 0.6 camera periods old when the loop asks for a frame
+        threading.Timer(0.1, camera.release.release).start()  # frame 2 comes 0.1 periods later
         frame = capture.next_frame()
-        age = time.perf_counter() - frame.capture_time
     finally:
+        camera.release.release()
         capture.stop()
-    if stale_after is None:  # ... and is taken as it is
-        assert age > 0.5 * period
-        assert stats.frames_dropped == 0
-    else:  # ... or passed over for the one after it, which is fresh
-        assert age < 0.5 * period
-        assert stats.frames_dropped == 1
+    if stale_after is None:  # the stale frame is taken as it is
+        assert frame.index == 1 and stats.frames_dropped == 0
+    else:  # the stale frame is passed over for the fresh one
+        assert frame.index == 2 and stats.frames_dropped == 1
 
 
 def test_timing_samples_stay_bounded_and_representative():
