@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[train,test]'
 	$(VENV)/bin/python -m models.landmarker_asset
+	$(VENV)/bin/python -m realtime.content_credentials --init
 	touch $(STAMP)
 
 install: $(STAMP)

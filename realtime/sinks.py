@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from models.errors import UserError
+from realtime.content_credentials import FORMATS, Provenance, sign_recording, signing_identity
 from realtime.label import banner_height
 from realtime.postprocess import next_layout
 from realtime.stats import RunStats
@@ -208,13 +209,20 @@ def _virtualcam_hint() -> str:
 
 
 class FileSink(Sink):
-    """An mp4 file (OpenCV, mp4v) at the source's frame rate, finalised on close."""
+    """An mp4 file (OpenCV, mp4v) at the source's frame rate, finalised on close.
+
+    With ``provenance`` (the generator model), the finished file is then signed once with
+    C2PA content credentials that declare it AI-generated (:mod:`realtime.content_credentials`);
+    nothing is added per frame.
+    """
 
     name = "file"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, provenance: Provenance | None = None):
         self.path = Path(path)
         self.name = f"file {self.path}"
+        self.provenance = provenance
+        self.credentials: dict | None = None  # the signed manifest's summary, after close
         self._writer: cv2.VideoWriter | None = None
 
     def open(self, width: int, height: int, fps: float) -> None:
@@ -222,6 +230,14 @@ class FileSink(Sink):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise SinkError(f"file {self.path}: cannot write a video there ({error.strerror})") from None
+        if self.provenance is not None:  # refuse now what could not be signed at the end
+            if self.path.suffix.lower() not in FORMATS:
+                raise SinkError(f"file {self.path}: recordings carry content credentials, which need a "
+                                f"name ending in {', '.join(sorted(FORMATS))}")
+            try:
+                signing_identity()  # creates the local one if missing; checks a configured one
+            except UserError as error:
+                raise SinkError(f"file {self.path}: {error}") from None
         self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not self._writer.isOpened():
             self._writer = None
@@ -235,6 +251,12 @@ class FileSink(Sink):
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            if self.provenance is not None:
+                try:
+                    self.credentials = sign_recording(self.path, self.provenance.model_name,
+                                                      self.provenance.model_id)
+                except UserError as error:
+                    raise SinkError(str(error)) from None
 
 
 def _report(message: str) -> None:
