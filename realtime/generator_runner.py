@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.generator_contract import GeneratorMetadata, ModelContractError, load_generator_file
+from models.generator_contract import GeneratorMetadata, ModelContractError, load_generator_file, model_id
 from models.native_logs import quiet_native_stderr
 from realtime import kernels
 
@@ -45,6 +45,7 @@ class GeneratorRunner:
         from ai_edge_litert.interpreter import Interpreter
 
         self.metadata = metadata
+        self.model_id = model_id(model_bytes)  # the invisible watermark names the model by it
         size = metadata.input_size
         # The conversion tables below assume the project's convention; say so if not.
         if tuple(metadata.value_range) != (-1.0, 1.0) or metadata.channel_order != "BGR":

@@ -39,6 +39,7 @@ from realtime.retarget import HeadMotion, Retargeter, RetargetOptions
 from realtime.sinks import Controls, FileSink, Sink, SinkSet, VirtualCameraSink, WindowSink
 from realtime.sources import Frame, FrameSource, open_source
 from realtime.stats import RunStats
+from realtime.watermark import Payload, Watermarker
 
 NO_FACE_DIM = 0.4  # brightness of the last face while no face is found
 NO_FACE_NOTE = "no face"
@@ -148,7 +149,11 @@ class FrontStages:
 
 
 class BackStages:
-    """Generator, post-processing, label and sinks: everything after the sketch."""
+    """Generator, post-processing, label, invisible watermark and sinks: everything after the sketch.
+
+    The watermark carries the runner's model id and is applied to every frame the sinks
+    get; nothing turns it off.
+    """
 
     def __init__(self, runner: GeneratorRunner, stats: RunStats, controls: Controls,
                  options: PipelineOptions = PipelineOptions(), sinks: SinkSet | None = None):
@@ -161,11 +166,13 @@ class BackStages:
         self._last_face = np.zeros((runner.size, runner.size, 3), np.uint8)
         self._dimmed = np.empty_like(self._last_face)
         self._time = _Timer(stats)
+        self.watermarker = Watermarker(Payload.for_model(runner.model_id))
 
     def warm_up(self) -> None:
         """Run the generator and the kernels once, so frame 0 does not pay for loading them."""
         self.runner.warm_up()
         kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
+        self.watermarker.embed(np.zeros((*self.canvas_shape, 3), np.uint8))  # builds the frame-size pattern
 
     def generate(self, packet: Packet) -> Packet:
         """The generator stage alone (the offline evaluation stops here)."""
@@ -174,7 +181,8 @@ class BackStages:
                 packet.generated = self.runner.generate(packet.sketch)
         return packet
 
-    def __call__(self, packet: Packet) -> Packet:
+    def render(self, packet: Packet) -> np.ndarray:
+        """Generator, post-processing and label: the frame before its invisible mark."""
         self.generate(packet)
         with self._time("post", packet):
             face = packet.generated
@@ -190,7 +198,12 @@ class BackStages:
             if packet.generated is None:
                 write_note(output, NO_FACE_NOTE)
         with self._time("label", packet):
-            packet.output = burn_label(output)
+            return burn_label(output)
+
+    def __call__(self, packet: Packet) -> Packet:
+        output = self.render(packet)
+        with self._time("watermark", packet):
+            packet.output = self.watermarker.embed(output)
         if self.sinks is not None:
             with self._time("sinks", packet):
                 self.sinks.send(packet.output)
@@ -199,7 +212,9 @@ class BackStages:
 
 
 def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats) -> list[Sink]:
-    """One sink per ``--output``: "window", "virtualcam" or a video file path."""
+    """One sink per ``--output``: "window", "virtualcam" or a video file path (signed, C2PA)."""
+    from realtime.content_credentials import Provenance
+
     sinks: list[Sink] = []
     for output in config.outputs:
         if output == "window":
@@ -207,7 +222,7 @@ def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats) -> list
         elif output == "virtualcam":
             sinks.append(VirtualCameraSink())
         else:
-            sinks.append(FileSink(Path(output)))
+            sinks.append(FileSink(Path(output), Provenance.for_model(config.model_path)))
     return sinks
 
 

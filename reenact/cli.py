@@ -22,6 +22,7 @@ VERBS = {
     "eval": ("reenact.eval_command", "measure a generator on a data set's validation split, or on a driver clip"),
     "live": ("realtime.live_command", "run the live loop: source to labelled synthetic face"),
     "bench": ("benchmarks.bench_command", "measure frame rate, latency and variants"),
+    "verify": ("realtime.verify_command", "say whether an image or video carries the invisible watermark, and whose"),
 }
 
 

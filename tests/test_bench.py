@@ -26,7 +26,7 @@ from realtime.sources import Frame, FrameSource
 from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-STAGES = ("landmarks", "smooth", "retarget", "sketch", "generator", "post", "label", "sinks")
+STAGES = ("landmarks", "smooth", "retarget", "sketch", "generator", "post", "label", "watermark", "sinks")
 
 
 def _bench(*args, timeout=900):
@@ -68,7 +68,7 @@ def test_latency_and_every_stage_have_ordered_percentiles(small_report):
     report, _, _ = small_report
     _assert_ordered(report["latency_ms"])
     stages = set(report["stages_ms"])
-    assert stages <= set(STAGES) and {"landmarks", "post", "label", "sinks"} <= stages
+    assert stages <= set(STAGES) and {"landmarks", "post", "label", "watermark", "sinks"} <= stages
     for figures in report["stages_ms"].values():
         _assert_ordered(figures)
 

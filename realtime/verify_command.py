@@ -1,0 +1,154 @@
+"""``reenact verify PATH``: does an image or a video carry the live loop's invisible mark?
+
+It also reports the file's C2PA content credentials, which the file sink signs
+(:mod:`realtime.content_credentials`); the two are independent: the mark survives
+re-encoding and screenshots, the signed manifest proves an untouched recording.
+
+Every frame is searched on its own (:func:`realtime.watermark.detect`). A file counts as
+marked when its best frame's score is unlikely for unmarked footage even after a union
+bound over all of its frames: for one image that is the per-frame threshold, for a video
+of N frames the per-frame false-positive probability times N. The payload is read from
+the marked frames together (their bit scores summed), so a video tells which model drew
+it even where single frames are too damaged to say.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.default_model import DEFAULT_GENERATOR
+from models.errors import UserError
+from models.native_logs import quiet_native_stderr
+from realtime import watermark
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, metavar="PATH", help="an image or a video file")
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write the report here")
+
+
+def _frames(path: Path):
+    """The frames of ``path`` (BGR uint8), one image or a video's in order; UserError if unreadable."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file, expected an image or a video")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise UserError(f"{path}: cannot be read as an image")
+        yield image
+        return
+    with quiet_native_stderr():  # FFmpeg complains on fd 2 about files that are no video
+        capture = cv2.VideoCapture(str(path))
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+    try:
+        if not ok:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # an image without a telling suffix
+            if image is None:
+                raise UserError(f"{path}: not an image or a video that can be decoded")
+            yield image
+            return
+        while ok:
+            yield frame
+            ok, frame = capture.read()
+    finally:
+        capture.release()
+
+
+def _known_model(model_hex: str) -> str | None:
+    """A name for the model id, where it is the shipped generator's."""
+    from models.generator_contract import model_id
+
+    if DEFAULT_GENERATOR.is_file() and model_id(DEFAULT_GENERATOR.read_bytes()).startswith(model_hex):
+        return f"the shipped generator ({DEFAULT_GENERATOR.name})"
+    return None
+
+
+def verify(path: Path) -> dict:
+    """The report for one file (what ``--json`` writes)."""
+    frames = marked = 0
+    best: watermark.Detection | None = None
+    marked_bits = np.zeros(watermark.PAYLOAD_BITS)
+    for image in _frames(path):
+        if min(image.shape[:2]) < 16:
+            raise UserError(f"{path}: frames of {image.shape[1]}x{image.shape[0]} pixels, expected at least 16x16")
+        detection = watermark.detect(image)
+        frames += 1
+        if detection.detected:
+            marked += 1
+            marked_bits += detection.bit_scores
+        if best is None or detection.score > best.score:
+            best = detection
+    if best is None:
+        raise UserError(f"{path}: a video without a single decodable frame")
+    p_value = watermark.p_value(best.score, hypotheses=frames)
+    detected = p_value <= watermark.FALSE_POSITIVE_RATE
+    bit_scores = marked_bits if marked else best.bit_scores
+    payload = watermark.Payload.from_bits(bit_scores > 0)
+    return {
+        "path": str(path),
+        "detected": detected,
+        "frames": frames,
+        "frames_marked": marked,
+        "score": round(best.score, 3),
+        "threshold": round(watermark.threshold(), 3),
+        "p_value": p_value,
+        "payload": {
+            "tag": f"{payload.tag:#06x}",
+            "tag_matches": payload.tag == watermark.PROJECT_TAG,
+            "model_id": payload.model_hex,
+            "model": _known_model(payload.model_hex) if detected else None,
+            "weakest_bit_score": round(float(np.min(np.abs(bit_scores))), 3),
+        } if detected else None,
+    }
+
+
+def describe(report: dict) -> str:
+    """One line for a person."""
+    where = f"{report['frames_marked']} of {report['frames']} frame{'s' if report['frames'] != 1 else ''}"
+    if not report["detected"]:
+        return (f"{report['path']}: watermark not detected ({where} over the threshold; best score "
+                f"{report['score']:.1f}, threshold {report['threshold']:.1f})")
+    payload = report["payload"]
+    tag = "reenact tag" if payload["tag_matches"] else f"unexpected tag {payload['tag']}"
+    model = f"model {payload['model_id']}" + (f", {payload['model']}" if payload["model"] else "")
+    return (f"{report['path']}: watermark detected in {where} (score {report['score']:.1f}, false-positive "
+            f"probability {report['p_value']:.1e}); {tag}, {model}")
+
+
+def _credentials(path: Path) -> dict | None:
+    """The file's C2PA summary (None: no manifest); a file c2pa cannot parse is no error here."""
+    from realtime.content_credentials import CredentialsError, read_credentials
+
+    try:
+        return read_credentials(path)
+    except CredentialsError as error:
+        return {"present": False, "error": str(error)}
+
+
+def run(args: argparse.Namespace) -> int:
+    from realtime.content_credentials import describe as describe_credentials
+
+    report = verify(args.path)
+    credentials = _credentials(args.path)
+    report["content_credentials"] = credentials
+    print(describe(report))
+    if credentials is not None and not credentials.get("present", True):
+        print(f"content credentials: none readable ({credentials['error']})")
+    else:
+        print("\n".join(describe_credentials(credentials)))
+    if args.json is not None:
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as error:
+            raise UserError(f"{args.json}: cannot write the report ({error.strerror})") from None
+    return 0
