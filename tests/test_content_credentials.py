@@ -6,7 +6,6 @@ a temporary folder, or (for the live loop, which needs the landmarker in the rea
 """
 
 import stat
-import time
 
 import cv2
 import numpy as np
@@ -19,25 +18,11 @@ from realtime.content_credentials import (TRAINED_ALGORITHMIC_MEDIA, Provenance,
                                           sign_recording)
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.sinks import FileSink, SinkError
-from realtime.sources import Frame, FrameSource, open_source
+from realtime.sources import open_source
+from tests.memory_source import ListSource
 from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
 
 PROVENANCE = Provenance("tiny_int8.tflite", "0123abcd")
-
-
-class ImageSource(FrameSource):
-    """Frames from images in memory, like a file."""
-
-    def __init__(self, images, fps=30.0):
-        self.images, self.fps, self.name, self.frame_count = list(images), fps, "images", len(images)
-        self._index = 0
-
-    def read(self):
-        if self._index >= len(self.images):
-            return None
-        frame = Frame(self._index, self._index * 1000.0 / self.fps, time.perf_counter(), self.images[self._index])
-        self._index += 1
-        return frame
 
 
 @pytest.fixture
@@ -187,7 +172,7 @@ def test_live_loop_recording_names_its_model(tiny_generators, tmp_path, monkeypa
                         pipeline=PipelineOptions(output_size=128))
     with open_source("sample") as source:
         images = [source.read().image for _ in range(6)]
-    summary = run_live(config, source=ImageSource(images))
+    summary = run_live(config, source=ListSource(images))
     assert summary["frames_out"] == 6
     credentials = read_credentials(path)
     assert credentials["valid"] and credentials["ai_generated"]

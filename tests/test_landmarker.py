@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from models.face_topology import mouth_opening
 from models.landmarker import FaceLandmarker, LandmarkerOptions

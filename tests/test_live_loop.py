@@ -29,6 +29,7 @@ from realtime.postprocess import frame_shape
 from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, Sink, SinkError, VirtualCameraSink, WindowSink
 from realtime.sources import Frame, FrameSource, SourceError, open_source
 from realtime.watermark import Payload, Watermarker
+from tests.memory_source import ListSource
 from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -37,21 +38,6 @@ MEMORY_BACKEND = "reenact-test-memory"
 
 
 # ------------------------------------------------------------------ test doubles: sources and sinks
-
-
-class ListSource(FrameSource):
-    """Frames from images in memory, like a file (in order, media timestamps)."""
-
-    def __init__(self, images, fps=30.0, name="images"):
-        self.images, self.fps, self.name, self.frame_count = list(images), fps, name, len(images)
-        self._index = 0
-
-    def read(self):
-        if self._index >= len(self.images):
-            return None
-        frame = Frame(self._index, self._index * 1000.0 / self.fps, time.perf_counter(), self.images[self._index])
-        self._index += 1
-        return frame
 
 
 class CameraLikeSource(FrameSource):

@@ -7,7 +7,6 @@ footage in ``../shared/data`` and of the ``sample`` source.
 
 import json
 import math
-import time
 from pathlib import Path
 
 import cv2
@@ -20,24 +19,12 @@ from models.generator_contract import model_id
 from realtime import watermark
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.sinks import FileSink, Sink
-from realtime.sources import Frame, FrameSource, open_source
+from realtime.sources import open_source
 from realtime.watermark import Payload, Watermarker
 from reenact.cli import main
+from tests.memory_source import ListSource
 
 SHIPPED_ID = model_id(DEFAULT_GENERATOR.read_bytes())
-
-
-class ListSource(FrameSource):
-    def __init__(self, images, fps=30.0):
-        self.images, self.fps, self.name, self.frame_count = list(images), fps, "images", len(images)
-        self._index = 0
-
-    def read(self):
-        if self._index >= len(self.images):
-            return None
-        frame = Frame(self._index, self._index * 1000.0 / self.fps, time.perf_counter(), self.images[self._index])
-        self._index += 1
-        return frame
 
 
 class RecordingSink(Sink):
