@@ -36,7 +36,7 @@ from models.errors import UserError
 from models.generator_contract import GeneratorMetadata, load_generator_file, write_metadata
 from models.landmarker_asset import cache_dir
 
-BUILD_VERSION = 2  # bump when a change here alters the files built for the same spec
+BUILD_VERSION = 3  # bump when a change here alters the files built for the same spec
 QUANTIZATIONS = ("fp32", "fp16", "int8")
 DECODERS = ("resize", "transpose", "low-resolution")  # as models.networks.UPSAMPLE_MODES
 CALIBRATION_SKETCHES = 16

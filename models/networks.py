@@ -75,8 +75,8 @@ def _upsample(x, filters: int, mode: str, use_bias: bool, dtype, name: str):
                          kernel_initializer=_initializer(), dtype=dtype, name=f"{name}_conv")(x)
 
 
-def _resize(x, dtype, name: str):
-    return layers.UpSampling2D(2, interpolation="nearest", dtype=dtype, name=f"{name}_resize")(x)
+def _resize(x, dtype, name: str, interpolation: str = "nearest"):
+    return layers.UpSampling2D(2, interpolation=interpolation, dtype=dtype, name=f"{name}_resize")(x)
 
 
 def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
@@ -88,11 +88,12 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
     level up to 8 x width. ``depth`` levels of downsampling (default: down to 1 x 1).
     ``upsample`` is "resize" (nearest resize then 3 x 3 convolution), "transpose"
     (4 x 4 transposed convolution, as in pix2pix) or "low-resolution": the inner decoder
-    blocks convolve first and resize after, on a quarter of the pixels, while the outermost
-    block and the output layer stay resize-then-convolve. Those two smooth the blocks that
-    nearest-neighbour resizing leaves; without them (every block low-resolution) a width-16
+    blocks convolve first and resize (bilinear) after, on a quarter of the pixels, while
+    the outermost block and the output layer stay resize-then-convolve. Measured on the
+    GRID target at width 16: with every block low-resolution and nearest resizes the
     generator painted 4 x 4 blocks, its PatchGAN won outright and held-out PSNR fell from
-    27.7 dB at step 250 to 24.3 dB at step 750. ``dropout`` applies to the three
+    27.7 dB at step 250 to 24.3 dB at step 750; with the outer block at full resolution
+    but nearest resizes, blocks remained around the eyes (27.2 dB, SSIM 0.78 at step 700). ``dropout`` applies to the three
     innermost decoder blocks during training only. ``dtype`` is a Keras dtype policy
     such as "mixed_bfloat16"; the output is always float32. ``synchronized_norm``
     computes batch statistics across tf.distribute replicas while training (the weights
@@ -138,7 +139,9 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
             x = layers.Dropout(dropout, dtype=dtype, name=f"up{level}_dropout")(x)
         x = layers.ReLU(dtype=dtype, name=f"up{level}_relu")(x)
         if low_resolution:
-            x = _resize(x, dtype, f"up{level}")
+            # Bilinear: nearest-neighbour copies would reach the full-resolution layers as
+            # 4 x 4 and larger blocks, which those two layers cannot smooth away.
+            x = _resize(x, dtype, f"up{level}", "bilinear")
         x = layers.Concatenate(dtype=dtype, name=f"up{level}_skip")([x, skips[level]])
 
     output_mode = "resize" if upsample == "low-resolution" else upsample
