@@ -28,8 +28,8 @@ from benchmarks.variant_timing import Variant, driver_faces, reference_speedup, 
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
 from models.generator_contract import load_generator_file
-from realtime.generator_runner import DEFAULT_THREADS
 from realtime.capture import CaptureOptions
+from realtime.generator_runner import DEFAULT_THREADS
 
 REPORT_VERSION = 1
 # The targets for the shipped model at 256 x 256 over 600 frames of a real driver.

@@ -93,8 +93,8 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
     GRID target at width 16: with every block low-resolution and nearest resizes the
     generator painted 4 x 4 blocks, its PatchGAN won outright and held-out PSNR fell from
     27.7 dB at step 250 to 24.3 dB at step 750; with the outer block at full resolution
-    but nearest resizes, blocks remained around the eyes (27.2 dB, SSIM 0.78 at step 700). ``dropout`` applies to the three
-    innermost decoder blocks during training only. ``dtype`` is a Keras dtype policy
+    but nearest resizes, blocks remained around the eyes (27.2 dB, SSIM 0.78 at step 700).
+    ``dropout`` applies to the three innermost decoder blocks during training only. ``dtype`` is a Keras dtype policy
     such as "mixed_bfloat16"; the output is always float32. ``synchronized_norm``
     computes batch statistics across tf.distribute replicas while training (the weights
     are the same either way).
@@ -120,11 +120,14 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
         x = _down(x, level_width(width, level), normalise, dtype, synchronized_norm, f"down{level}")
         skips.append(x)
 
+    # How the layers that work at full resolution upsample: "low-resolution" keeps them
+    # resize-then-convolve.
+    full_resolution_mode = "resize" if upsample == "low-resolution" else upsample
     for level in reversed(range(depth - 1)):
         # Level L: (batch, 256 / 2**(L+1), 256 / 2**(L+1), level_width(32, L)), then the
         # skip from encoder level L doubles the channels: (batch, 2, 2, 512), (4, 4, 512),
         # (8, 8, 512), (16, 16, 512), (32, 32, 256), (64, 64, 128), (128, 128, 64).
-        low_resolution = upsample == "low-resolution" and level > 0
+        low_resolution = upsample == "low-resolution" and level > 0  # the outermost block stays full-size
         if low_resolution:
             # Convolve, normalise and activate on a quarter of the pixels, then resize:
             # a quarter of the multiply-adds, and the batch norm still folds into the
@@ -132,8 +135,7 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
             x = layers.Conv2D(level_width(width, level), 3, padding="same", use_bias=False,
                               kernel_initializer=_initializer(), dtype=dtype, name=f"up{level}_conv")(x)
         else:
-            x = _upsample(x, level_width(width, level), "resize" if upsample == "low-resolution" else upsample,
-                          False, dtype, f"up{level}")
+            x = _upsample(x, level_width(width, level), full_resolution_mode, False, dtype, f"up{level}")
         x = _norm(dtype, synchronized_norm, f"up{level}_norm")(x)
         if dropout > 0 and level >= depth - 1 - DROPOUT_LEVELS:
             x = layers.Dropout(dropout, dtype=dtype, name=f"up{level}_dropout")(x)
@@ -144,8 +146,7 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
             x = _resize(x, dtype, f"up{level}", "bilinear")
         x = layers.Concatenate(dtype=dtype, name=f"up{level}_skip")([x, skips[level]])
 
-    output_mode = "resize" if upsample == "low-resolution" else upsample
-    x = _upsample(x, 3, output_mode, True, dtype, "output")  # (batch, 256, 256, 3)
+    x = _upsample(x, 3, full_resolution_mode, True, dtype, "output")  # (batch, 256, 256, 3)
     # tanh in float32 so that a mixed-precision network still outputs exact [-1, 1] floats.
     photo = layers.Activation("tanh", dtype="float32", name="photo")(x)  # (batch, 256, 256, 3)
     return keras.Model(sketch, photo, name=name)

@@ -60,19 +60,7 @@ class Provenance:
     """What a recording's manifest names: the generator model that made it."""
 
     model_name: str
-    model_id: str
-
-    @classmethod
-    def for_model(cls, model_path: str | Path) -> "Provenance":
-        """The model file's name and content id (``models.generator_contract.model_id``)."""
-        from models.generator_contract import model_id
-
-        path = Path(model_path)
-        try:
-            return cls(path.name, model_id(path.read_bytes()))
-        except OSError as error:
-            raise CredentialsError(f"model {path}: cannot read it to name it in the recording's "
-                                   f"content credentials ({error.strerror})") from None
+    model_id: str  # models.generator_contract.model_id of the file
 
 
 @dataclass(frozen=True)

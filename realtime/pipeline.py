@@ -31,6 +31,7 @@ from models.landmarker import FaceLandmarker, FaceLandmarks, LandmarkerOptions
 from models.sketch import render_sketch
 from realtime import kernels
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
+from realtime.content_credentials import Provenance
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.label import burn_label, write_note
 from realtime.one_euro import OneEuroFilter, OneEuroOptions
@@ -211,10 +212,8 @@ class BackStages:
         return packet
 
 
-def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats) -> list[Sink]:
+def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats, provenance: Provenance) -> list[Sink]:
     """One sink per ``--output``: "window", "virtualcam" or a video file path (signed, C2PA)."""
-    from realtime.content_credentials import Provenance
-
     sinks: list[Sink] = []
     for output in config.outputs:
         if output == "window":
@@ -222,7 +221,7 @@ def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats) -> list
         elif output == "virtualcam":
             sinks.append(VirtualCameraSink())
         else:
-            sinks.append(FileSink(Path(output), Provenance.for_model(config.model_path)))
+            sinks.append(FileSink(Path(output), provenance))
     return sinks
 
 
@@ -313,6 +312,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     """
     runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
     metadata = runner.metadata
+    provenance = Provenance(Path(config.model_path).name, runner.model_id)  # what recordings are signed with
     stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)
     retargeter = Retargeter(metadata.neutral, metadata.expression_ranges, config.pipeline.retarget)
@@ -321,7 +321,9 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     pipeline = None
     try:
         with opened, FaceLandmarker(LandmarkerOptions()) as landmarker:
-            sink_set = SinkSet(sinks if sinks is not None else build_sinks(config, controls, stats), opened.fps)
+            if sinks is None:
+                sinks = build_sinks(config, controls, stats, provenance)
+            sink_set = SinkSet(sinks, opened.fps)
             front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats,
                                 config.pipeline.smoothing, controls)
             back = BackStages(runner, stats, controls, config.pipeline, sink_set)
