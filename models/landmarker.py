@@ -47,8 +47,8 @@ class FaceLandmarks:
     """One face: 478 points in pixels (x, y, z with z in pixel-like units)."""
 
     points: np.ndarray  # (478, 3) float32
-    pose: np.ndarray  # (4, 4) float32 facial transformation matrix
-    blendshapes: dict[str, float]
+    pose: np.ndarray | None  # (4, 4) float32 facial transformation matrix, None when not asked for
+    blendshapes: dict[str, float]  # empty when not asked for
 
     @property
     def xy(self) -> np.ndarray:
@@ -64,6 +64,14 @@ class LandmarkerOptions:
     min_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     video_mode: bool = True
+    pose: bool = True  # the facial transformation matrix
+    blendshapes: bool = True  # a second network, run on every face found
+
+
+# The live loop's choice. In VIDEO mode MediaPipe runs its face detector on every frame
+# while it tracks fewer faces than ``num_faces``, so asking for one face lets it track
+# from frame to frame; nothing live reads the pose or the blendshapes.
+LIVE_OPTIONS = LandmarkerOptions(max_faces=1, pose=False, blendshapes=False)
 
 
 class FaceLandmarker:
@@ -79,8 +87,8 @@ class FaceLandmarker:
             min_face_detection_confidence=options.min_detection_confidence,
             min_face_presence_confidence=options.min_presence_confidence,
             min_tracking_confidence=options.min_tracking_confidence,
-            output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True,
+            output_face_blendshapes=options.blendshapes,
+            output_facial_transformation_matrixes=options.pose,
         )
         with quiet_native_stderr():
             self._task = vision.FaceLandmarker.create_from_options(task_options)
@@ -126,7 +134,7 @@ class FaceLandmarker:
         areas = [np.ptp(face[:, 0]) * np.ptp(face[:, 1]) for face in faces]
         best = int(np.argmax(areas))
         pose = (np.asarray(result.facial_transformation_matrixes[best], np.float32)
-                if result.facial_transformation_matrixes else np.eye(4, dtype=np.float32))
+                if result.facial_transformation_matrixes else None)
         shapes = ({c.category_name: float(c.score) for c in result.face_blendshapes[best]}
                   if result.face_blendshapes else {})
         return FaceLandmarks(points=faces[best], pose=pose, blendshapes=shapes)

@@ -28,7 +28,7 @@ from models import face_topology as topology
 from models.alignment import Alignment
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
-from models.landmarker import FaceLandmarker, LandmarkerOptions
+from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.pipeline import BackStages, FrontStages, Packet, PipelineOptions
 from realtime.retarget import Retargeter, RetargetOptions
@@ -49,7 +49,7 @@ def rigid_distance(points: np.ndarray, reference: np.ndarray) -> float:
 
 def _calibrate(clip: str, retargeter: Retargeter, size: int, margin: float, frames: int) -> None:
     """Feed the clip's first ``frames`` faces to the retargeter through the front stages."""
-    with open_source(clip) as source, FaceLandmarker(LandmarkerOptions()) as landmarker:
+    with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker:
         front = FrontStages(landmarker, retargeter, size, margin, RunStats())
         for frame in source:
             front(Packet(frame))
@@ -88,7 +88,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     generated_drift, driver_drift = [], []
     frames = with_face = 0
     stats = RunStats()
-    with open_source(clip) as source, FaceLandmarker(LandmarkerOptions()) as landmarker, \
+    with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
         front = FrontStages(landmarker, retargeter, size, margin, stats)
         back = BackStages(runner, stats, Controls("target"), PipelineOptions())

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 from models.face_topology import mouth_opening
-from models.landmarker import FaceLandmarker, LandmarkerOptions
+from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
 from realtime.sources import open_source
 
 
@@ -24,6 +24,20 @@ def test_landmarks_on_the_sample_source():
     height, width = 384, 384
     assert 0 <= face.points[:, 0].min() and face.points[:, 0].max() <= width
     assert 0 <= face.points[:, 1].min() and face.points[:, 1].max() <= height
+
+
+def test_the_live_options_track_one_face_and_find_the_same_points():
+    with open_source("sample") as source:
+        frames = list(source)[:30]
+    with FaceLandmarker() as full, FaceLandmarker(LIVE_OPTIONS) as live:
+        pairs = [(full.detect(frame.image, frame.timestamp_ms), live.detect(frame.image, frame.timestamp_ms))
+                 for frame in frames]
+    assert all(a is not None and b is not None for a, b in pairs)
+    assert all(b.pose is None and b.blendshapes == {} for _, b in pairs)  # not computed at all
+    # The same network on the same frames: tracking alone moves points by well under a pixel
+    # on average (the sample is 384 x 384).
+    difference = np.mean([np.abs(a.points[:, :2] - b.points[:, :2]).mean() for a, b in pairs])
+    assert difference < 1.0
 
 
 def test_timestamps_may_repeat_without_error():
