@@ -30,6 +30,7 @@ from models.errors import UserError
 from models.generator_contract import load_generator_file
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
+from realtime.pipeline import PipelineOptions
 
 REPORT_VERSION = 1
 # The targets for the shipped model at 256 x 256 over 600 frames of a real driver.
@@ -72,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="FRACTION",
                         help="a camera frame older than this fraction of a camera period is passed over for the "
                              "next one; 'none' always takes the newest (default %(default)s)")
+    parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
+                        help="overlap the landmarks of the next frame with the generator of this one "
+                             "(default: %(default)s, as reenact live)")
     parser.add_argument("--variants", choices=(*SCALES, "none"), default="full",
                         help="generator variants to time: full size, small stand-ins (a quick check), "
                              "or none (default %(default)s)")
@@ -181,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     _check_counts(args)
     options = LiveBenchOptions(source=args.source, model_path=_model_path(args.model), frames=args.frames,
                                warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
-                               stale_after=args.stale_after)
+                               stale_after=args.stale_after, overlap=args.overlap)
     _, metadata = load_generator_file(options.model_path)  # a bad model fails here, before anything slow
     feed = open_feed(options.source, options.camera_fps)  # so does a bad source
     with feed:

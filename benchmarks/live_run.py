@@ -33,7 +33,7 @@ import psutil
 from models.errors import UserError
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
-from realtime.pipeline import LiveConfig, run_live
+from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.sinks import Controls, Sink
 from realtime.sources import Frame, FrameSource, SourceError, open_source
 from realtime.stats import RunStats, percentiles
@@ -53,6 +53,7 @@ class LiveBenchOptions:
     camera_fps: float = DEFAULT_CAMERA_FPS  # a file's simulated camera; 0: as fast as frames decode
     num_threads: int = DEFAULT_THREADS
     stale_after: float | None = CaptureOptions.stale_after  # see CaptureThread.next_frame
+    overlap: bool = PipelineOptions.overlap  # see PipelineOptions.overlap
 
     def __post_init__(self):
         if self.frames < 1 or self.warmup < 1:
@@ -224,7 +225,8 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
     recorder = RecordingStats()
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
                         num_threads=options.num_threads,
-                        capture=CaptureOptions(pace=False, stale_after=options.stale_after))
+                        capture=CaptureOptions(pace=False, stale_after=options.stale_after),
+                        pipeline=PipelineOptions(overlap=options.overlap))
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
         summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)
@@ -270,6 +272,7 @@ def _window_figures(options: LiveBenchOptions, feed: FrameSource, recorder: Reco
         "cpu_percent": round(100.0 * (end.cpu - start.cpu) / wall, 1),
         "threads": options.num_threads,
         "stale_after": options.stale_after,
+        "overlap": options.overlap,
         "timeline": {
             "output_s": [round(moment - start.time, 4) for moment, _, _ in outputs],
             "latency_ms": [round(latency, 2) for latency in latencies],

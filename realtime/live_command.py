@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read a file as fast as possible instead of at its frame rate")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
                         help="LiteRT threads for the generator (default %(default)s)")
+    parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
+                        help="overlap the landmarks of the next frame with the generator of this one: more "
+                             "frames per second, more latency; --no-overlap for the lowest latency "
+                             "(default %(default)s)")
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
 
@@ -109,7 +113,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     return LiveConfig(
         source=_source(args), model_path=model, outputs=_outputs(args), stats_path=args.stats,
         num_threads=args.threads, capture=CaptureOptions(pace=not args.no_pace),
-        pipeline=PipelineOptions(layout=args.layout, output_size=args.size,
+        pipeline=PipelineOptions(layout=args.layout, output_size=args.size, overlap=args.overlap,
                                  retarget=RetargetOptions(calibrate_frames=args.calibrate)))
 
 

@@ -4,10 +4,13 @@ Three threads. Capture reads the source (:mod:`realtime.capture`). The front thr
 landmarks, One-Euro smoothing, retargeting and the sketch; the main thread runs the
 generator, post-processing, the label and the sinks (the window must live on the main
 thread). A one-slot hand-off joins the two, so while LiteRT generates frame n, MediaPipe
-already looks at frame n+1: both release the GIL, so on two cores the stages overlap
-instead of running back to back. The hand-off blocks rather than drops. A camera's
-frames are dropped only at capture, and the front thread takes one only when the
-hand-off has room, so a frame waits for at most one back-stage period.
+already looks at frame n+1 (both release the GIL). ``PipelineOptions.overlap`` off runs
+the stages back to back instead: the front takes the next frame only once the back has
+finished the last. Overlapped, each stage runs slower on two cores but more frames go
+through; back to back, a frame's latency is lower (both measured in README "Speed").
+The hand-off blocks rather than drops. A camera's frames are dropped only at capture,
+and the front thread takes one only when the back can take it next, so a frame waits
+for at most one back-stage period.
 
 Each stage times itself into :class:`RunStats` and into the frame's :class:`Packet`,
 the small per-frame record that carries the image and what each stage added.
@@ -27,7 +30,7 @@ import cv2
 import numpy as np
 
 from models.alignment import Alignment
-from models.landmarker import FaceLandmarker, FaceLandmarks, LandmarkerOptions
+from models.landmarker import LIVE_OPTIONS, FaceLandmarker, FaceLandmarks
 from models.sketch import render_sketch
 from realtime import kernels
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
@@ -55,6 +58,11 @@ class PipelineOptions:
     retarget: RetargetOptions = RetargetOptions()
     follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
     smoothing: OneEuroOptions = OneEuroOptions()
+    # Overlap the landmarks of frame n+1 with the generator of frame n. MediaPipe runs on
+    # one thread, so back to back one core idles while it works: overlapped, 30-37 fps
+    # against 25-29 on two cores, but a frame then waits for the one ahead of it and the
+    # stages slow each other, so latency p95 is 54-68 ms against 43-52 (README "Speed").
+    overlap: bool = True
 
 
 @dataclass(frozen=True)
@@ -246,6 +254,9 @@ class LivePipeline:
         self.back = back
         self.controls = controls
         self._handoff = BoundedHandoff(1)
+        # Without overlap the front takes a frame only once the back has finished the last.
+        self._overlap = back.options.overlap
+        self._back_done = threading.BoundedSemaphore(1)
         self._front_error: BaseException | None = None
         self.stopped_by = "end of source"
 
@@ -278,6 +289,8 @@ class LivePipeline:
                 # A camera frame is taken only once the back stage can take it next: it is
                 # then as fresh as it can be when it reaches the generator, and no landmarks
                 # are spent on frames that would be dropped.
+                if not self._overlap and not self._wait_for_back(stop):
+                    return
                 if live and not self._handoff.wait_for_room(stop):
                     return
                 frame = capture.next_frame(stop)
@@ -297,8 +310,19 @@ class LivePipeline:
                 continue  # look at the stop flag again
             if packet is None:
                 return
-            self.back(packet)
+            try:
+                self.back(packet)
+            finally:
+                if not self._overlap:
+                    self._back_done.release()
         self.stopped_by = "stop requested"
+
+    def _wait_for_back(self, stop: threading.Event) -> bool:
+        """Block until the back stage has finished its packet; False when ``stop`` came first."""
+        while not self._back_done.acquire(timeout=0.05):
+            if stop.is_set():
+                return False
+        return True
 
 
 def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameSource | None = None,
@@ -320,7 +344,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     reopen = (lambda: open_source(config.source)) if source is None and opened.is_live else None
     pipeline = None
     try:
-        with opened, FaceLandmarker(LandmarkerOptions()) as landmarker:
+        with opened, FaceLandmarker(LIVE_OPTIONS) as landmarker:
             if sinks is None:
                 sinks = build_sinks(config, controls, stats, provenance)
             sink_set = SinkSet(sinks, opened.fps)

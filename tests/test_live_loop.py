@@ -28,6 +28,7 @@ from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.postprocess import frame_shape
 from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, Sink, SinkError, VirtualCameraSink, WindowSink
 from realtime.sources import Frame, FrameSource, SourceError, open_source
+from realtime.stats import RunStats
 from realtime.watermark import Payload, Watermarker
 from tests.memory_source import ListSource
 from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
@@ -238,6 +239,39 @@ def test_a_slow_stage_makes_a_camera_drop_frames_while_latency_stays_bounded(sam
     # ... so a frame is at most a few slow periods old when it is shown. Had all 48 been
     # queued behind a 100 ms stage, the last would have waited over 3 s.
     assert summary["latency_ms"]["p95"] < 600
+
+
+class IntervalStats(RunStats):
+    """RunStats that also keeps when each stage ran: (start, end, stage)."""
+
+    def __init__(self):
+        super().__init__()
+        self.intervals = []
+
+    def add_stage(self, stage, milliseconds):
+        super().add_stage(stage, milliseconds)
+        end = time.perf_counter()
+        self.intervals.append((end - milliseconds / 1000.0, end, stage))
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_overlap_decides_whether_landmarks_run_during_the_back_stage(sample_images, tiny_generators, overlap):
+    controls = Controls("target")
+    camera = CameraLikeSource(sample_images * 3, fps=60.0, on_end=controls.stop.set)  # 1.2 s
+    stats = IntervalStats()
+    run_live(_config(tiny_generators["int8"], overlap=overlap), sinks=[RecordingSink(delay_s=0.04)],
+             source=camera, controls=controls, stats=stats)
+    landmarks = [(start, end) for start, end, stage in stats.intervals if stage == "landmarks"]
+    sinks = [(start, end) for start, end, stage in stats.intervals if stage == "sinks"]
+    assert len(landmarks) >= 8 and len(sinks) >= 8
+    overlapping = sum(any(start < sink_end and sink_start < end for sink_start, sink_end in sinks)
+                      for start, end in landmarks)
+    # Back to back, MediaPipe never runs while a frame is in the (slow) sink; overlapped,
+    # it looks at the next frame during nearly every one of them.
+    if overlap:
+        assert overlapping >= len(sinks) // 2
+    else:
+        assert overlapping == 0
 
 
 def test_a_file_with_a_slow_stage_loses_nothing(sample_images, tiny_generators):
