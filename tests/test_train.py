@@ -151,7 +151,7 @@ def test_checkpoint_restores_weights_and_optimiser_state_exactly(data_dir, tmp_p
     gan = Pix2Pix(config)
     sketches, photos, mouths = next(iter(training_dataset(load_split(data_dir, read_manifest(data_dir), "train"),
                                                           0, 2, 0, 1, False)))
-    gan.train_step(sketches, photos, mouths)
+    gan.train_step(sketches, photos, mouths, 0.0)
     step = tf.Variable(1, dtype=tf.int64)
     path = tf.train.CheckpointManager(gan.checkpoint(step), str(tmp_path), 1).save(checkpoint_number=1)
 
@@ -334,13 +334,22 @@ def test_mouth_weight_adds_the_lip_regions_error_to_the_loss(data_dir):
     assert float(mouths.numpy().sum()) > 0
     totals = {}
     for weight in (0.0, 5.0):
-        gan = Pix2Pix(tiny_config(data_dir, mouth_weight=weight, dropout=0.0))
-        losses = gan.train_step(sketches, photos, mouths)
+        gan = Pix2Pix(tiny_config(data_dir, dropout=0.0))
+        losses = gan.train_step(sketches, photos, mouths, weight)
         totals[weight] = float(losses["generator_total"]) - float(losses["generator_gan"])
         mouth_l1 = float(losses["generator_mouth_l1"])
     # Same seed, same first forward pass: only the mouth term differs.
     assert mouth_l1 > 0
     np.testing.assert_allclose(totals[5.0] - totals[0.0], 100.0 * 5.0 * mouth_l1, rtol=1e-3)
+
+
+def test_the_lip_term_starts_after_mouth_from(data_dir):
+    from training.train import Pix2Pix
+
+    gan = Pix2Pix(tiny_config(data_dir, mouth_weight=0.5, mouth_from=3))
+    assert [gan.mouth_weight_at(step) for step in (1, 3, 4, 10)] == [0.0, 0.0, 0.5, 0.5]
+    always = Pix2Pix(tiny_config(data_dir, mouth_weight=0.5))
+    assert always.mouth_weight_at(1) == 0.5
 
 
 # ----------------------------------------------------------------------- bad input

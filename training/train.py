@@ -64,6 +64,7 @@ OPTION_HELP = {
     "beta1": "Adam beta1",
     "l1_weight": "weight of the L1 term against the GAN term",
     "mouth_weight": "weight of the lip region's own L1 term, relative to the whole image's",
+    "mouth_from": "the lip term counts only after this step (a fine-tuning phase)",
     "flip": "mirror sketch and photo together at random",
     "precision": "compute precision",
     "seed": "seed of weights and data order",
@@ -170,8 +171,16 @@ class Pix2Pix:
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def train_step(self, sketch, photo, mouth) -> dict:
-        """One pix2pix update of both networks; returns the named losses."""
+    def mouth_weight_at(self, step: int) -> float:
+        """The lip term's weight for training step ``step`` (1-based): off until ``mouth_from``."""
+        return self.config.mouth_weight if step > self.config.mouth_from else 0.0
+
+    def train_step(self, sketch, photo, mouth, mouth_weight) -> dict:
+        """One pix2pix update of both networks; returns the named losses.
+
+        ``mouth_weight`` is the lip term's weight for this step (a tensor, so that the
+        schedule of :meth:`mouth_weight_at` does not retrace the step).
+        """
         import tensorflow as tf
 
         def patch_loss(logits, label):  # per example: mean over the PatchGAN's patches
@@ -190,7 +199,7 @@ class Pix2Pix:
                 3.0 * tf.reduce_sum(mouth, axis=[1, 2, 3]) + 1.0)
             discriminator = patch_loss(real_logits, 1.0) + patch_loss(fake_logits, 0.0)
             generator_total = tf.nn.compute_average_loss(
-                generator_gan + self.config.l1_weight * (generator_l1 + self.config.mouth_weight * mouth_l1))
+                generator_gan + self.config.l1_weight * (generator_l1 + mouth_weight * mouth_l1))
             discriminator_total = tf.nn.compute_average_loss(discriminator)
 
         for tape, loss, network, optimizer in (
@@ -393,9 +402,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
     # autograph would re-read this file's source whenever they are traced, so editing
     # the file during a long run would break the run's first validation.
     @tf.function(autograph=False)
-    def distributed_step(batch, stop_vote):
+    def distributed_step(batch, stop_vote, mouth_weight):
         def replica_step(sketch, photo, mouth, vote):
-            losses = gan.train_step(sketch, photo, mouth)
+            losses = gan.train_step(sketch, photo, mouth, mouth_weight)
             # Every worker learns whether any was asked to stop, so all stop together. The
             # identity places the vote on this replica's device, as all_reduce requires.
             losses["stop"] = tf.distribute.get_replica_context().all_reduce(
@@ -426,7 +435,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
         with stop.installed(), writer.as_default():
             for batch in dataset:
                 vote = tf.constant(0.0 if stop.signal_number is None else 1.0)
-                losses = distributed_step(batch, vote)
+                losses = distributed_step(batch, vote, tf.constant(gan.mouth_weight_at(current + 1)))
                 current += 1
                 step.assign(current)
                 stopping = float(losses.pop("stop")) > 0
