@@ -295,13 +295,21 @@ def test_a_camera_that_drops_out_is_retried_then_ends_the_run_with_a_message(sam
     assert all(label_present(frame) for frame in frames)
 
 
+def _default_interrupt():
+    """Ctrl-C as at a terminal. A shell starts background jobs with SIGINT ignored, a child
+    inherits that, and Python then leaves it ignored: run so, the test would send its
+    SIGINT into nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_finish_the_file_properly(tiny_generators, tmp_path, signal_number):
     out, stats_path = tmp_path / "out.mp4", tmp_path / "stats.json"
     process = subprocess.Popen(_cli_command("live", "--source", "sample", "--model", tiny_generators["int8"],
                                             "--output", out, "--stats", stats_path, "--size", OUTPUT_SIZE),
                                cwd=REPOSITORY, env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_interrupt)
     deadline = time.monotonic() + 60
     while not out.exists() and time.monotonic() < deadline:  # the file opens with the first frame
         time.sleep(0.1)
