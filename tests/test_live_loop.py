@@ -20,6 +20,7 @@ import numpy as np
 import pyvirtualcam
 import pytest
 
+from benchmarks.live_run import RecordingStats
 from models.generator_contract import read_metadata, write_metadata
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
@@ -28,7 +29,6 @@ from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.postprocess import frame_shape
 from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, Sink, SinkError, VirtualCameraSink, WindowSink
 from realtime.sources import Frame, FrameSource, SourceError, open_source
-from realtime.stats import RunStats
 from realtime.watermark import Payload, Watermarker
 from tests.memory_source import ListSource
 from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
@@ -241,28 +241,18 @@ def test_a_slow_stage_makes_a_camera_drop_frames_while_latency_stays_bounded(sam
     assert summary["latency_ms"]["p95"] < 600
 
 
-class IntervalStats(RunStats):
-    """RunStats that also keeps when each stage ran: (start, end, stage)."""
-
-    def __init__(self):
-        super().__init__()
-        self.intervals = []
-
-    def add_stage(self, stage, milliseconds):
-        super().add_stage(stage, milliseconds)
-        end = time.perf_counter()
-        self.intervals.append((end - milliseconds / 1000.0, end, stage))
-
-
 @pytest.mark.parametrize("overlap", [False, True])
 def test_overlap_decides_whether_landmarks_run_during_the_back_stage(sample_images, tiny_generators, overlap):
     controls = Controls("target")
     camera = CameraLikeSource(sample_images * 3, fps=60.0, on_end=controls.stop.set)  # 1.2 s
-    stats = IntervalStats()
+    stats = RecordingStats()  # keeps when each stage ended, and how long it took
     run_live(_config(tiny_generators["int8"], overlap=overlap), sinks=[RecordingSink(delay_s=0.04)],
              source=camera, controls=controls, stats=stats)
-    landmarks = [(start, end) for start, end, stage in stats.intervals if stage == "landmarks"]
-    sinks = [(start, end) for start, end, stage in stats.intervals if stage == "sinks"]
+
+    def intervals(wanted):
+        return [(end - ms / 1000.0, end) for end, stage, ms in stats.stage_events if stage == wanted]
+
+    landmarks, sinks = intervals("landmarks"), intervals("sinks")
     assert len(landmarks) >= 8 and len(sinks) >= 8
     overlapping = sum(any(start < sink_end and sink_start < end for sink_start, sink_end in sinks)
                       for start, end in landmarks)

@@ -344,12 +344,9 @@ def test_mouth_weight_adds_the_lip_regions_error_to_the_loss(data_dir):
 
 
 def test_the_lip_term_starts_after_mouth_from(data_dir):
-    from training.train import Pix2Pix
-
-    gan = Pix2Pix(tiny_config(data_dir, mouth_weight=0.5, mouth_from=3))
-    assert [gan.mouth_weight_at(step) for step in (1, 3, 4, 10)] == [0.0, 0.0, 0.5, 0.5]
-    always = Pix2Pix(tiny_config(data_dir, mouth_weight=0.5, mouth_from=0))
-    assert always.mouth_weight_at(1) == 0.5
+    config = tiny_config(data_dir, mouth_weight=0.5, mouth_from=3)
+    assert [config.mouth_weight_at(step) for step in (1, 3, 4, 10)] == [0.0, 0.0, 0.5, 0.5]
+    assert tiny_config(data_dir, mouth_weight=0.5, mouth_from=0).mouth_weight_at(1) == 0.5
 
 
 # ----------------------------------------------------------------------- bad input

@@ -84,6 +84,10 @@ class TrainConfig:
         if self.learning_rate <= 0 or not 0.0 <= self.beta1 < 1.0 or self.l1_weight < 0 or self.mouth_weight < 0:
             raise UserError("expected learning_rate > 0, 0 <= beta1 < 1, l1_weight >= 0 and mouth_weight >= 0")
 
+    def mouth_weight_at(self, step: int) -> float:
+        """The lip term's weight for training step ``step`` (1-based): off until ``mouth_from``."""
+        return self.mouth_weight if step > self.mouth_from else 0.0
+
     def generator_options(self) -> dict:
         """Keyword arguments of ``models.networks.build_generator`` for this run."""
         return {"size": self.size, "width": self.width, "depth": self.depth,

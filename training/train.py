@@ -171,15 +171,11 @@ class Pix2Pix:
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def mouth_weight_at(self, step: int) -> float:
-        """The lip term's weight for training step ``step`` (1-based): off until ``mouth_from``."""
-        return self.config.mouth_weight if step > self.config.mouth_from else 0.0
-
     def train_step(self, sketch, photo, mouth, mouth_weight) -> dict:
         """One pix2pix update of both networks; returns the named losses.
 
         ``mouth_weight`` is the lip term's weight for this step (a tensor, so that the
-        schedule of :meth:`mouth_weight_at` does not retrace the step).
+        schedule of :meth:`TrainConfig.mouth_weight_at` does not retrace the step).
         """
         import tensorflow as tf
 
@@ -435,7 +431,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
         with stop.installed(), writer.as_default():
             for batch in dataset:
                 vote = tf.constant(0.0 if stop.signal_number is None else 1.0)
-                losses = distributed_step(batch, vote, tf.constant(gan.mouth_weight_at(current + 1)))
+                losses = distributed_step(batch, vote, tf.constant(config.mouth_weight_at(current + 1)))
                 current += 1
                 step.assign(current)
                 stopping = float(losses.pop("stop")) > 0
