@@ -38,7 +38,7 @@ from models.landmarker_asset import cache_dir
 
 BUILD_VERSION = 3  # bump when a change here alters the files built for the same spec
 QUANTIZATIONS = ("fp32", "fp16", "int8")
-DECODERS = ("resize", "transpose", "low-resolution")  # as models.networks.UPSAMPLE_MODES
+DECODERS = ("resize", "transpose", "low-resolution", "separable")  # as models.networks.UPSAMPLE_MODES
 CALIBRATION_SKETCHES = 16
 BUILD_TIMEOUT_S = 3600.0  # pix2pix's reference size alone takes minutes on a loaded 2-core machine
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ keras = pytest.importorskip("keras")
 from models.networks import build_discriminator, build_generator, default_depth  # noqa: E402
 
 # Layers that LiteRT runs (XNNPACK included) and full-integer quantisation handles.
-ALLOWED_LAYERS = {"InputLayer", "Conv2D", "Conv2DTranspose", "UpSampling2D", "BatchNormalization",
+ALLOWED_LAYERS = {"InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "UpSampling2D", "BatchNormalization",
                   "LeakyReLU", "ReLU", "Dropout", "Concatenate", "Activation", "ZeroPadding2D"}
 
 
@@ -16,7 +16,7 @@ def _sketches(size, count=2, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, (count, size, size, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("upsample", ["resize", "transpose", "low-resolution"])
+@pytest.mark.parametrize("upsample", ["resize", "transpose", "low-resolution", "separable"])
 def test_generator_maps_sketch_to_photo_range(upsample):
     generator = build_generator(size=64, width=8, upsample=upsample)
     output = np.asarray(generator(_sketches(64), training=False))
@@ -38,6 +38,23 @@ def test_low_resolution_decoder_convolves_before_it_resizes():
     # ... while the outermost level and the output layer resize first, as "resize" does.
     assert low.get_layer("up0_conv").output.shape[1:3] == (32, 32)
     assert low.get_layer("output_conv").output.shape[1:3] == (64, 64)
+
+
+def test_separable_decoder_mixes_channels_apart_from_space_but_draws_pixels_with_a_full_convolution():
+    resize = build_generator(size=64, width=8, upsample="resize")
+    separable = build_generator(size=64, width=8, upsample="separable")
+    depth = default_depth(64)
+    for level in range(depth - 1):
+        block = separable.get_layer(f"up{level}_conv")
+        assert type(block).__name__ == "SeparableConv2D"
+        # Same place in the network as resize-then-convolve: after the resize, at the skip's size.
+        assert block.output.shape[1:] == resize.get_layer(f"up{level}_conv").output.shape[1:]
+    assert type(separable.get_layer("output_conv")).__name__ == "Conv2D"
+    assert separable.get_layer("output_conv").kernel.shape == resize.get_layer("output_conv").kernel.shape
+    # The encoder is untouched; the decoder holds far fewer weights.
+    decoder_weights = {name: sum(int(np.prod(w.shape)) for layer in model.layers if layer.name.startswith("up")
+                                 for w in layer.weights) for name, model in (("resize", resize), ("separable", separable))}
+    assert decoder_weights["separable"] * 4 < decoder_weights["resize"]
 
 
 def test_generator_depth_reaches_a_one_pixel_bottleneck_by_default():
