@@ -169,3 +169,25 @@ def test_the_standard_variants_follow_the_shipped_architecture(tiny_generators):
     assert len({spec.file_name for spec in specs}) == len(specs)
     assert [spec.file_name for spec in standard_variants(shipped)] == [spec.file_name for spec in specs]
     assert all(spec.size == 32 for spec in standard_variants(shipped, "small"))
+
+
+def test_the_speed_quality_plot_marks_each_model_and_the_budget(tmp_path):
+    from benchmarks.speed_quality import plot
+
+    report = {"reference_ms": {"p50": 200.0, "p95": 220.0}, "points": [
+        {"label": "w16 resize int8", "generator_ms": {"p50": 14.0, "p95": 16.0}, "psnr": 30.9, "mouth_open_mae": 0.006},
+        {"label": "w16 separable int8", "generator_ms": {"p50": 8.0, "p95": 9.0}, "psnr": 30.1, "mouth_open_mae": 0.008}]}
+    out = tmp_path / "curve.png"
+    plot(report, out)
+    image = cv2.imread(str(out))
+    assert image is not None and image.shape[0] > 200 and image.shape[1] > 300
+    # The 20x budget line is drawn in red: some pixels are strongly red.
+    blue, green, red = (image[..., channel].astype(int) for channel in range(3))
+    assert np.count_nonzero((red > 180) & (green < 100) & (blue < 100)) > 50
+
+
+def test_the_speed_quality_curve_refuses_a_missing_model(tmp_path, capsys):
+    from benchmarks.speed_quality import main as speed_quality
+
+    assert speed_quality([str(tmp_path / "none.tflite"), "--data", str(tmp_path)]) == 2
+    assert "none.tflite not found" in capsys.readouterr().err

@@ -1,0 +1,116 @@
+"""The speed-quality curve: trained generators timed side by side and measured on held-out frames.
+
+``python -m benchmarks.speed_quality --data data/grid MODEL.tflite [MODEL.tflite ...]``
+times every model in one interleaved run (:func:`benchmarks.variant_timing.time_variants`:
+the live loop's own runner, sketches of the same driver frames) beside pix2pix's reference
+network, evaluates each on the validation split exactly as ``reenact eval --data`` does,
+and writes ``speed_quality.json`` and ``speed_quality.png`` (generator milliseconds
+against held-out PSNR, one labelled point per model, with the 20x speed budget and the
+27 dB quality floor drawn in). The models must have been trained on that data set: the
+curve compares architectures at one data set and training budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from models.default_model import DEFAULT_GENERATOR
+from models.errors import UserError
+from models.generator_contract import GeneratorMetadata, load_generator_file
+
+PSNR_FLOOR_DB = 27.0  # the acceptance floor of `reenact eval --data` (README "Quality")
+SPEEDUP_TARGET = 20.0  # the shipped generator against the reference (issue: benchmarks)
+
+
+def describe(metadata: GeneratorMetadata) -> str:
+    """``w16 separable int8``: what a point on the curve is."""
+    architecture = metadata.architecture or {}
+    return f"w{architecture.get('width', '?')} {architecture.get('upsample', '?')} {metadata.quantization}"
+
+
+def measure(models: list[Path], data: Path, source: str, invokes: int) -> dict:
+    """Time ``models`` beside the reference and evaluate each on ``data``'s validation split."""
+    from benchmarks.generators import ensure_variants
+    from benchmarks.variant_timing import Variant, driver_faces, time_variants
+    from training.evaluate import evaluate_data
+
+    reference = next(path for spec, path in ensure_variants(DEFAULT_GENERATOR).items() if spec.role == "reference")
+    metadata = {path: load_generator_file(path)[1] for path in models}
+    first = metadata[models[0]]
+    faces = driver_faces(source, first)
+    variants = [Variant("reference: pix2pix U-Net w64 transpose fp32", "reference", reference)]
+    variants += [Variant(f"{path.name}: {describe(metadata[path])}", "trained", path) for path in models]
+    timings = time_variants(variants, faces, first.input_size, invokes)
+    points = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for path, timing in zip(models, timings[1:]):
+            quality = evaluate_data(path, data, Path(scratch) / f"{path.stem}.json")
+            points.append({"model": str(path), "label": describe(metadata[path]),
+                           "generator_ms": timing["generator_ms"],
+                           **{key: quality[key] for key in ("psnr", "ssim", "landmark_nme", "mouth_open_mae")}})
+    return {"reference_ms": timings[0]["generator_ms"], "data": str(data), "points": points}
+
+
+def plot(report: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    budget = report["reference_ms"]["p50"] / SPEEDUP_TARGET
+    axes.axvline(budget, color="tab:red", linestyle="--", linewidth=1)
+    axes.text(budget, PSNR_FLOOR_DB + 0.15, f" {SPEEDUP_TARGET:g}x faster than pix2pix", color="tab:red", fontsize=8)
+    axes.axhline(PSNR_FLOOR_DB, color="grey", linestyle=":", linewidth=1)
+    for point in report["points"]:
+        milliseconds, psnr = point["generator_ms"]["p50"], point["psnr"]
+        axes.plot(milliseconds, psnr, "o", color="tab:blue")
+        axes.annotate(f"{point['label']}\nmouth {point['mouth_open_mae']:.3f}", (milliseconds, psnr),
+                      textcoords="offset points", xytext=(6, 4), fontsize=8)
+    axes.set_xlabel("generator p50 ms (LiteRT, live loop's runner)")
+    axes.set_ylabel("held-out PSNR dB")
+    axes.set_title(f"speed and quality (reference pix2pix: {report['reference_ms']['p50']:.0f} ms)", fontsize=10)
+    axes.set_xlim(left=0)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed_quality",
+                                     description="Time trained generators side by side and measure each on the "
+                                                 "held-out frames: the speed-quality curve.")
+    parser.add_argument("models", nargs="+", type=Path, metavar="MODEL.tflite",
+                        help="generators trained on DATA (from `reenact export`)")
+    parser.add_argument("--data", type=Path, required=True, help="the prepared data set they were trained on")
+    parser.add_argument("--source", default="sample", help="driver whose sketches time the models (default sample)")
+    parser.add_argument("--invokes", type=int, default=100, metavar="N", help="timed rounds (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("out/speed_quality"), metavar="DIR",
+                        help="folder for speed_quality.json and .png (default %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        for path in args.models:
+            if not path.is_file():
+                raise UserError(f"model {path} not found")
+        report = measure(args.models, args.data, args.source, args.invokes)
+    except UserError as error:
+        print(f"speed_quality: error: {error}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "speed_quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, args.out / "speed_quality.png")
+    for point in report["points"]:
+        print(f"{point['label']:28s} {point['generator_ms']['p50']:6.1f} ms p50  {point['psnr']:5.2f} dB  "
+              f"SSIM {point['ssim']:.3f}  mouth {point['mouth_open_mae']:.4f}  ({point['model']})")
+    print(f"reference {report['reference_ms']['p50']:.1f} ms p50; written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
