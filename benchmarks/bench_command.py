@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "next one; 'none' always takes the newest (default %(default)s)")
     parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
                         help="overlap the landmarks of the next frame with the generator of this one "
-                             "(default: %(default)s, as reenact live)")
+                             "(default: off, as reenact live)")
     parser.add_argument("--variants", choices=(*SCALES, "none"), default="full",
                         help="generator variants to time: full size, small stand-ins (a quick check), "
                              "or none (default %(default)s)")

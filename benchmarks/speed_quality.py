@@ -32,24 +32,28 @@ def describe(metadata: GeneratorMetadata) -> str:
     return f"w{architecture.get('width', '?')} {architecture.get('upsample', '?')} {metadata.quantization}"
 
 
-def measure(models: list[Path], data: Path, source: str, invokes: int) -> dict:
-    """Time ``models`` beside the reference and evaluate each on ``data``'s validation split."""
+def measure(models: list[Path], data: Path, source: str, invokes: int, labels: list[str] | None = None) -> dict:
+    """Time ``models`` beside the reference and evaluate each on ``data``'s validation split.
+
+    ``labels`` name the points in order (default: each file's width, decoder and quantisation).
+    """
     from benchmarks.generators import ensure_variants
     from benchmarks.variant_timing import Variant, driver_faces, time_variants
     from training.evaluate import evaluate_data
 
     reference = next(path for spec, path in ensure_variants(DEFAULT_GENERATOR).items() if spec.role == "reference")
     metadata = {path: load_generator_file(path)[1] for path in models}
+    labels = labels or [describe(metadata[path]) for path in models]
     first = metadata[models[0]]
     faces = driver_faces(source, first)
     variants = [Variant("reference: pix2pix U-Net w64 transpose fp32", "reference", reference)]
-    variants += [Variant(f"{path.name}: {describe(metadata[path])}", "trained", path) for path in models]
+    variants += [Variant(f"{path.name}: {label}", "trained", path) for path, label in zip(models, labels)]
     timings = time_variants(variants, faces, first.input_size, invokes)
     points = []
     with tempfile.TemporaryDirectory() as scratch:
-        for path, timing in zip(models, timings[1:]):
+        for path, label, timing in zip(models, labels, timings[1:]):
             quality = evaluate_data(path, data, Path(scratch) / f"{path.stem}.json")
-            points.append({"model": str(path), "label": describe(metadata[path]),
+            points.append({"model": str(path), "label": label,
                            "generator_ms": timing["generator_ms"],
                            **{key: quality[key] for key in ("psnr", "ssim", "landmark_nme", "mouth_open_mae")}})
     return {"reference_ms": timings[0]["generator_ms"], "data": str(data), "points": points}
@@ -66,15 +70,22 @@ def plot(report: dict, out: Path) -> None:
     axes.axvline(budget, color="tab:red", linestyle="--", linewidth=1)
     axes.text(budget, PSNR_FLOOR_DB + 0.15, f" {SPEEDUP_TARGET:g}x faster than pix2pix", color="tab:red", fontsize=8)
     axes.axhline(PSNR_FLOOR_DB, color="grey", linestyle=":", linewidth=1)
-    for point in report["points"]:
+    axes.text(0.2, PSNR_FLOOR_DB + 0.15, "quality floor (eval)", color="grey", fontsize=8)
+    by_speed = sorted(report["points"], key=lambda point: point["generator_ms"]["p50"])
+    for index, point in enumerate(by_speed):
         milliseconds, psnr = point["generator_ms"]["p50"], point["psnr"]
         axes.plot(milliseconds, psnr, "o", color="tab:blue")
-        axes.annotate(f"{point['label']}\nmouth {point['mouth_open_mae']:.3f}", (milliseconds, psnr),
-                      textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # Labels alternate below and above their points, so neighbours do not overprint.
+        axes.annotate(f"{point['label']}\nSSIM {point['ssim']:.3f}, mouth {point['mouth_open_mae']:.3f}",
+                      (milliseconds, psnr), textcoords="offset points", xytext=(6, -24 if index % 2 == 0 else 6),
+                      fontsize=8)
+    slowest = max([budget] + [point["generator_ms"]["p50"] for point in report["points"]])
+    best = max([PSNR_FLOOR_DB] + [point["psnr"] for point in report["points"]])
+    axes.set_xlim(0, slowest * 1.5)  # room for the labels right of the points
+    axes.set_ylim(PSNR_FLOOR_DB - 1.0, best + 1.0)
     axes.set_xlabel("generator p50 ms (LiteRT, live loop's runner)")
     axes.set_ylabel("held-out PSNR dB")
     axes.set_title(f"speed and quality (reference pix2pix: {report['reference_ms']['p50']:.0f} ms)", fontsize=10)
-    axes.set_xlim(left=0)
     axes.grid(alpha=0.3)
     figure.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", type=Path, metavar="MODEL.tflite",
                         help="generators trained on DATA (from `reenact export`)")
     parser.add_argument("--data", type=Path, required=True, help="the prepared data set they were trained on")
+    parser.add_argument("--label", action="append", default=[], metavar="TEXT",
+                        help="name of each point, once per model in order (default: width, decoder, quantisation)")
     parser.add_argument("--source", default="sample", help="driver whose sketches time the models (default sample)")
     parser.add_argument("--invokes", type=int, default=100, metavar="N", help="timed rounds (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("out/speed_quality"), metavar="DIR",
@@ -98,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.models:
             if not path.is_file():
                 raise UserError(f"model {path} not found")
-        report = measure(args.models, args.data, args.source, args.invokes)
+        if args.label and len(args.label) != len(args.models):
+            raise UserError(f"got {len(args.label)} --label for {len(args.models)} models, expected one per model")
+        report = measure(args.models, args.data, args.source, args.invokes, args.label or None)
     except UserError as error:
         print(f"speed_quality: error: {error}", file=sys.stderr)
         return 2

@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LiteRT threads for the generator (default %(default)s)")
     parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
                         help="overlap the landmarks of the next frame with the generator of this one: more "
-                             "frames per second, more latency; --no-overlap for the lowest latency "
-                             "(default %(default)s)")
+                             "frames per second from a fast camera, more latency (default: off; the landmarks "
+                             "of the next frame overlap only this one's post-processing and outputs)")
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
 

@@ -3,12 +3,14 @@
 Three threads. Capture reads the source (:mod:`realtime.capture`). The front thread runs
 landmarks, One-Euro smoothing, retargeting and the sketch; the main thread runs the
 generator, post-processing, the label and the sinks (the window must live on the main
-thread). A one-slot hand-off joins the two, so while LiteRT generates frame n, MediaPipe
-already looks at frame n+1 (both release the GIL). ``PipelineOptions.overlap`` off runs
-the stages back to back instead: the front takes the next frame only once the back has
-finished the last. Overlapped, each stage runs slower on two cores but more frames go
-through; back to back, a frame's latency is lower (both measured in README "Speed").
-The hand-off blocks rather than drops. A camera's frames are dropped only at capture,
+thread). A one-slot hand-off joins the two. By default the front takes the next frame
+once the generator is done with the last one, so MediaPipe looks at frame n+1 while
+frame n is post-processed, labelled, marked and sent, but never while LiteRT generates:
+the two heavy stages then do not slow each other down on two cores. With
+``PipelineOptions.overlap`` the front runs as soon as the hand-off has room, so
+MediaPipe looks at frame n+1 while LiteRT generates frame n (both release the GIL):
+more frames per second, but each stage runs slower and a frame's latency is higher
+(both measured in README "Speed"). The hand-off blocks rather than drops. A camera's frames are dropped only at capture,
 and the front thread takes one only when the back can take it next, so a frame waits
 for at most one back-stage period.
 
@@ -25,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -58,11 +61,12 @@ class PipelineOptions:
     retarget: RetargetOptions = RetargetOptions()
     follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
     smoothing: OneEuroOptions = OneEuroOptions()
-    # Overlap the landmarks of frame n+1 with the generator of frame n. MediaPipe runs on
-    # one thread, so back to back one core idles while it works: overlapped, 30-37 fps
-    # against 25-29 on two cores, but a frame then waits for the one ahead of it and the
-    # stages slow each other, so latency p95 is 54-68 ms against 43-52 (README "Speed").
-    overlap: bool = True
+    # Overlap the landmarks of frame n+1 with the generator of frame n. On two cores the
+    # two then slow each other (generator 10 -> 16 ms): 43 fps from a 60 fps camera, but
+    # latency p95 53-54 ms. Off (the default), the landmarks of frame n+1 wait for the
+    # generator of frame n and overlap only its post-processing and sinks: 34 fps at p95
+    # 39 ms, and 30 fps at p95 31-36 ms from a 30 fps camera (README "Speed").
+    overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,10 @@ class BackStages:
     def render(self, packet: Packet) -> np.ndarray:
         """Generator, post-processing and label: the frame before its invisible mark."""
         self.generate(packet)
+        return self._finish(packet)
+
+    def _finish(self, packet: Packet) -> np.ndarray:
+        """Post-processing and label of a generated (or faceless) packet."""
         with self._time("post", packet):
             face = packet.generated
             if face is None:  # no face: the last one, dimmed, with a note
@@ -209,8 +217,12 @@ class BackStages:
         with self._time("label", packet):
             return burn_label(output)
 
-    def __call__(self, packet: Packet) -> Packet:
-        output = self.render(packet)
+    def __call__(self, packet: Packet, generated: Callable[[], None] | None = None) -> Packet:
+        """Every back stage; ``generated`` is called as soon as the generator is done with ``packet``."""
+        self.generate(packet)
+        if generated is not None:
+            generated()
+        output = self._finish(packet)
         with self._time("watermark", packet):
             packet.output = self.watermarker.embed(output)
         if self.sinks is not None:
@@ -254,7 +266,7 @@ class LivePipeline:
         self.back = back
         self.controls = controls
         self._handoff = BoundedHandoff(1)
-        # Without overlap the front takes a frame only once the back has finished the last.
+        # Without overlap the front takes a frame only once the generator is done with the last.
         self._overlap = back.options.overlap
         self._back_done = threading.BoundedSemaphore(1)
         self._front_error: BaseException | None = None
@@ -286,7 +298,7 @@ class LivePipeline:
         live = capture.source.is_live
         try:
             while True:
-                # A camera frame is taken only once the back stage can take it next: it is
+                # A camera frame is taken only once the generator is free for it next: it is
                 # then as fresh as it can be when it reaches the generator, and no landmarks
                 # are spent on frames that would be dropped.
                 if not self._overlap and not self._wait_for_back(stop):
@@ -310,15 +322,22 @@ class LivePipeline:
                 continue  # look at the stop flag again
             if packet is None:
                 return
-            try:
-                self.back(packet)
-            finally:
-                if not self._overlap:
+            released = False
+
+            def release_front() -> None:
+                nonlocal released
+                if not self._overlap and not released:
+                    released = True
                     self._back_done.release()
+
+            try:
+                self.back(packet, generated=release_front)
+            finally:
+                release_front()
         self.stopped_by = "stop requested"
 
     def _wait_for_back(self, stop: threading.Event) -> bool:
-        """Block until the back stage has finished its packet; False when ``stop`` came first."""
+        """Block until the generator is done with the back's packet; False when ``stop`` came first."""
         while not self._back_done.acquire(timeout=0.05):
             if stop.is_set():
                 return False
