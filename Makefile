@@ -30,7 +30,7 @@ bench: install
 # minutes on a 2-core CPU); see models/MODEL_CARD.md.
 default-model: install
 	$(VENV)/bin/reenact prepare ../shared/data/target --out data/grid --credit "GRID corpus, Cooke et al. 2006, CC BY 4.0"
-	$(VENV)/bin/reenact train data/grid --out runs/default --size 256 --width 16 --upsample resize --batch 4 --steps 1500 --mouth-weight 1 --mouth-from 1100
+	$(VENV)/bin/reenact train data/grid --out runs/default --size 256 --width 16 --upsample separable --batch 4 --steps 1500 --mouth-weight 1 --mouth-from 1100
 	$(VENV)/bin/reenact export runs/default --out models/default_generator.tflite --quant int8
 	$(VENV)/bin/reenact eval --data data/grid --json out/default_eval.json --grid docs/validation_grid.jpg
 	$(VENV)/bin/reenact eval --driver ../shared/data/drivers/expressions_7s.mp4 --json out/default_driver_eval.json

@@ -95,7 +95,7 @@ def test_export_carries_the_contract(exported, small_data, quantization):
     assert metadata.sketch_version == manifest["sketch_version"]
     np.testing.assert_allclose(metadata.neutral, profile["neutral_landmarks"], atol=1e-4)
     assert metadata.expression_ranges == profile["expression_ranges"]
-    assert metadata.architecture == {"size": SIZE, "width": 8, "depth": None, "upsample": "resize",
+    assert metadata.architecture == {"size": SIZE, "width": 8, "depth": None, "upsample": "separable",
                                      "dropout": 0.5}
     assert metadata.training["steps"] == 2 and metadata.training["data"] == small_data.name
 
