@@ -45,7 +45,7 @@ def _stage_panel(axes, report: dict) -> None:
     axes.set_yticks(list(positions), stages)
     axes.invert_yaxis()  # pipeline order, top to bottom
     axes.set_xlabel("ms per frame")
-    axes.set_title("Per stage (front thread and back thread overlap)")
+    axes.set_title("Per stage (front thread: landmarks to sketch; back thread: generator to sinks)")
     axes.legend(loc="lower right", fontsize=8)
 
 

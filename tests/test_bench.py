@@ -175,8 +175,10 @@ def test_the_speed_quality_plot_marks_each_model_and_the_budget(tmp_path):
     from benchmarks.speed_quality import plot
 
     report = {"reference_ms": {"p50": 200.0, "p95": 220.0}, "points": [
-        {"label": "w16 resize int8", "generator_ms": {"p50": 14.0, "p95": 16.0}, "psnr": 30.9, "mouth_open_mae": 0.006},
-        {"label": "w16 separable int8", "generator_ms": {"p50": 8.0, "p95": 9.0}, "psnr": 30.1, "mouth_open_mae": 0.008}]}
+        {"label": "w16 resize int8", "generator_ms": {"p50": 14.0, "p95": 16.0}, "psnr": 30.9, "ssim": 0.897,
+         "mouth_open_mae": 0.006},
+        {"label": "w16 separable int8", "generator_ms": {"p50": 8.0, "p95": 9.0}, "psnr": 30.1, "ssim": 0.854,
+         "mouth_open_mae": 0.008}]}
     out = tmp_path / "curve.png"
     plot(report, out)
     image = cv2.imread(str(out))
