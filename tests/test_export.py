@@ -122,17 +122,24 @@ def test_export_runs_and_matches_keras(exported, tiny_model, small_data, quantiz
     assert live_runner.generate(sketch).dtype == np.uint8
 
 
-def test_separable_decoder_exports_to_full_integer(run_dir, small_data, tmp_path):
+def _export_variant(run_dir, small_data, path, quantization, **network):
+    """A spread-weight generator built with ``network`` options, exported like the run's model."""
     import keras
 
     from models.networks import build_generator
-    from training.export import ExportOptions, TFLiteGenerator, export_model
+    from training.export import ExportOptions, export_model
 
     keras.utils.set_random_seed(0)
-    model = _spread_weights(build_generator(size=SIZE, width=8, upsample="separable"))
+    model = _spread_weights(build_generator(size=SIZE, width=8, **network))
     config = json.loads((run_dir / "config.json").read_text())
-    report = export_model(model, tmp_path / "separable.tflite", small_data, run_dir, config,
-                          ExportOptions(quantization="int8"), log=lambda message: None)
+    return export_model(model, path, small_data, run_dir, config, ExportOptions(quantization=quantization),
+                        log=lambda message: None)
+
+
+def test_separable_decoder_exports_to_full_integer(run_dir, small_data, tmp_path):
+    from training.export import TFLiteGenerator
+
+    report = _export_variant(run_dir, small_data, tmp_path / "separable.tflite", "int8", upsample="separable")
     assert report.parity_psnr > PARITY_FLOOR_DB["int8"], report.summary()
     runner = TFLiteGenerator(report.path.read_bytes())
     assert (runner.input_type, runner.output_type) == ("int8", "int8")
@@ -157,16 +164,7 @@ def test_export_reports_each_phase(exported):
 
 
 def test_mixed_precision_model_exports_in_float32(run_dir, small_data, tmp_path):
-    import keras
-
-    from models.networks import build_generator
-    from training.export import ExportOptions, export_model
-
-    keras.utils.set_random_seed(0)
-    model = _spread_weights(build_generator(size=SIZE, width=8, dtype="mixed_bfloat16"))
-    config = json.loads((run_dir / "config.json").read_text())
-    report = export_model(model, tmp_path / "bf16.tflite", small_data, run_dir, config,
-                          ExportOptions(quantization="fp32"), log=lambda message: None)
+    report = _export_variant(run_dir, small_data, tmp_path / "bf16.tflite", "fp32", dtype="mixed_bfloat16")
     assert report.parity_psnr > PARITY_FLOOR_DB["fp32"]
 
 
