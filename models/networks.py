@@ -23,7 +23,7 @@ MAX_WIDTH_MULTIPLIER = 8  # channels stop doubling at 8 x width, as in pix2pix (
 DROPOUT_LEVELS = 3  # pix2pix drops out in the three innermost decoder blocks
 # "separable" keeps full convolutions in decoder blocks whose output is at most this
 # fraction of the input size (16 x 16 and smaller at 256): they hold half the decoder's
-# weights but take about a tenth of its time.
+# weights but take only 1.2 of the generator's 9.6 ms (int8, 2 threads, this project's CPU).
 SEPARABLE_FULL_FRACTION = 1 / 16
 
 
