@@ -2,8 +2,8 @@
 
 Both networks take BGR images scaled to [-1, 1]. They use only ops that LiteRT runs
 well, XNNPACK included, and that quantise to full integer: Conv2D, Conv2DTranspose,
-depthwise-separable Conv2D, nearest-neighbour resize, Concatenate, batch normalisation (folded into the convolution
-at export), ReLU, LeakyReLU and a final tanh. Dropout and batch normalisation follow
+depthwise-separable Conv2D, nearest-neighbour resize, Concatenate, batch normalisation
+(folded into the convolution at export), ReLU, LeakyReLU and a final tanh. Dropout and batch normalisation follow
 Keras' training flag, so ``model(x, training=False)`` (and any exported model) is
 deterministic: dropout is off and batch normalisation uses its moving statistics.
 
@@ -100,9 +100,9 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
     (4 x 4 transposed convolution, as in pix2pix), "separable" (nearest resize then a
     depthwise-separable 3 x 3 convolution in the decoder blocks from 32 x 32 up; the small
     inner blocks and the output layer, which draws the pixels from 32 channels, stay full
-    convolutions) or "low-resolution": the inner decoder
-    blocks convolve first and resize (bilinear) after, on a quarter of the pixels, while
-    the outermost block and the output layer stay resize-then-convolve. Measured on the
+    convolutions) or "low-resolution": the inner decoder blocks convolve first and resize
+    (bilinear) after, on a quarter of the pixels, while the outermost block and the output
+    layer stay resize-then-convolve. Measured on the
     GRID target at width 16: with every block low-resolution and nearest resizes the
     generator painted 4 x 4 blocks, its PatchGAN won outright and held-out PSNR fell from
     27.7 dB at step 250 to 24.3 dB at step 750; with the outer block at full resolution

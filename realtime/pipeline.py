@@ -10,9 +10,9 @@ the two heavy stages then do not slow each other down on two cores. With
 ``PipelineOptions.overlap`` the front runs as soon as the hand-off has room, so
 MediaPipe looks at frame n+1 while LiteRT generates frame n (both release the GIL):
 more frames per second, but each stage runs slower and a frame's latency is higher
-(both measured in README "Speed"). The hand-off blocks rather than drops. A camera's frames are dropped only at capture,
-and the front thread takes one only when the back can take it next, so a frame waits
-for at most one back-stage period.
+(both measured in README "Speed"). The hand-off blocks rather than drops. A camera's
+frames are dropped only at capture, and the front thread takes one only when the back
+can take it next, so a frame waits for at most one back-stage period.
 
 Each stage times itself into :class:`RunStats` and into the frame's :class:`Packet`,
 the small per-frame record that carries the image and what each stage added.
@@ -62,8 +62,8 @@ class PipelineOptions:
     follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
     smoothing: OneEuroOptions = OneEuroOptions()
     # Overlap the landmarks of frame n+1 with the generator of frame n. On two cores the
-    # two then slow each other (generator 10 -> 16 ms): 43 fps from a 60 fps camera, but
-    # latency p95 53-54 ms. Off (the default), the landmarks of frame n+1 wait for the
+    # two then slow each other (generator 10 -> 16-18 ms): 40-43 fps from a 60 fps camera,
+    # but latency p95 53-57 ms. Off (the default), the landmarks of frame n+1 wait for the
     # generator of frame n and overlap only its post-processing and sinks: 34 fps at p95
     # 39 ms, and 30 fps at p95 31-36 ms from a 30 fps camera (README "Speed").
     overlap: bool = False

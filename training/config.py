@@ -15,7 +15,8 @@ from models.errors import UserError
 from models.sketch import SKETCH_VERSION
 
 PRECISIONS = ("float32", "mixed_bfloat16")
-UPSAMPLE_MODES = ("resize", "transpose", "low-resolution", "separable")  # as models.networks.UPSAMPLE_MODES (no keras import here)
+# As models.networks.UPSAMPLE_MODES (no keras import here).
+UPSAMPLE_MODES = ("resize", "transpose", "low-resolution", "separable")
 
 # Settings that ``--resume`` may change: where the data now lives and the schedule (e.g.
 # train longer). Everything else defines the network or its data order and stays fixed.
