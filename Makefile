@@ -11,8 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[train,test]'
-	$(VENV)/bin/python -m models.landmarker_asset
-	$(VENV)/bin/python -m realtime.content_credentials --init
+	$(VENV)/bin/reenact setup
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -34,11 +34,10 @@ import numpy as np
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
 from models.generator_contract import GeneratorMetadata, load_generator_file, write_metadata
+from models.generator_recipe import QUANTIZATIONS, UPSAMPLE_MODES
 from models.landmarker_asset import cache_dir
 
 BUILD_VERSION = 3  # bump when a change here alters the files built for the same spec
-QUANTIZATIONS = ("fp32", "fp16", "int8")
-DECODERS = ("resize", "transpose", "low-resolution", "separable")  # as models.networks.UPSAMPLE_MODES
 CALIBRATION_SKETCHES = 16
 BUILD_TIMEOUT_S = 3600.0  # pix2pix's reference size alone takes minutes on a loaded 2-core machine
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -67,9 +66,9 @@ class VariantSpec:
     depth: int | None = None  # None: down to 1 x 1, as pix2pix
 
     def __post_init__(self):
-        if self.decoder not in DECODERS or self.quantization not in QUANTIZATIONS:
+        if self.decoder not in UPSAMPLE_MODES or self.quantization not in QUANTIZATIONS:
             raise ValueError(f"got decoder {self.decoder!r} and quantisation {self.quantization!r}, "
-                             f"expected one of {DECODERS} and one of {QUANTIZATIONS}")
+                             f"expected one of {UPSAMPLE_MODES} and one of {QUANTIZATIONS}")
 
     @property
     def name(self) -> str:
@@ -94,7 +93,7 @@ def shipped_architecture(metadata: GeneratorMetadata) -> dict | None:
     test's stand-in) names none, and then has no "same architecture" variants.
     """
     architecture = metadata.architecture or {}
-    if not isinstance(architecture.get("width"), int) or architecture.get("upsample") not in DECODERS:
+    if not isinstance(architecture.get("width"), int) or architecture.get("upsample") not in UPSAMPLE_MODES:
         return None
     return {"width": architecture["width"], "upsample": architecture["upsample"], "depth": architecture.get("depth")}
 
@@ -213,7 +212,8 @@ def build_variants(specs: list[VariantSpec], folder: Path, like_model: Path) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the generator variants that `reenact bench` times.")
+    parser = argparse.ArgumentParser(allow_abbrev=False,
+                                     description="Build the generator variants that `reenact bench` times.")
     parser.add_argument("--out", type=Path, default=None, help=f"folder for the files (default {bench_cache_dir()})")
     parser.add_argument("--like", type=Path, default=DEFAULT_GENERATOR, metavar="MODEL",
                         help="the model whose metadata and architecture the variants follow (default: the shipped one)")

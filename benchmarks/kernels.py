@@ -7,11 +7,11 @@ p95 microseconds per call for both, interleaved so machine noise hits both alike
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
+from models.files import write_json
 from realtime import kernels
 from realtime.one_euro import OneEuroOptions, _alpha, _one_euro_kernel, one_euro_step_reference
 
@@ -76,7 +76,7 @@ def run(repeats: int = 300) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--repeats", type=int, default=300)
     args = parser.parse_args(argv)
@@ -85,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in results:
         print(f"{row['kernel']:28s} {row['numba_us']['p50']:10.1f} {row['twin_us']['p50']:10.1f} {row['speedup']:8.2f}")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+        write_json(args.json, results)
     return 0
 
 

@@ -7,7 +7,7 @@ frame's figures so that the warm-up can be left out and the run plotted.
 How frames are fed matters for latency. Read as a file, a clip is queued in order and a
 reader that runs ahead makes every frame wait behind others: that is queueing, not what a
 camera user sees. So a file (or ``sample``) is replayed as a *simulated camera*
-(:class:`CameraFeed`): a live source that delivers the clip's next frame every
+(:class:`media.camera_feed.CameraFeed`): a live source that delivers the clip's next frame every
 1/``camera_fps`` seconds, stamped with the time it was delivered, looping the clip as a
 camera never ends. ``run_live`` then treats it exactly as a webcam: a one-slot mailbox
 that keeps the latest frame only, frames the loop was too busy to take dropped and
@@ -25,20 +25,20 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import psutil
 
+from media.camera_feed import DEFAULT_CAMERA_FPS, CameraFeed, open_feed
+from media.sources import FrameSource
 from models.errors import UserError
+from models.options import require
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.sinks import Controls, Sink
-from realtime.sources import Frame, FrameSource, SourceError, open_source
-from realtime.stats import RunStats, percentiles
+from realtime.stats import RecordingStats, percentiles
 
-DEFAULT_CAMERA_FPS = 60.0  # a fast webcam: fast enough not to cap a 30 fps loop, paced so decoding stays cheap
 SAMPLE_INTERVAL_S = 0.02  # how often memory and CPU time are sampled
 
 
@@ -56,96 +56,10 @@ class LiveBenchOptions:
     overlap: bool = PipelineOptions.overlap  # see PipelineOptions.overlap
 
     def __post_init__(self):
-        if self.frames < 1 or self.warmup < 1:
-            raise UserError(f"got {self.frames} frames after {self.warmup} warm-up frames, expected at least 1 "
-                            "of each (the last warm-up frame opens the measured window)")
-        if self.camera_fps < 0:
-            raise UserError(f"got camera rate {self.camera_fps} fps, expected 0 (unpaced) or more")
-
-
-class CameraFeed(FrameSource):
-    """A file, folder or ``sample`` replayed as a live camera (see the module docstring)."""
-
-    is_live = True
-
-    def __init__(self, clip: FrameSource, reopen: Callable[[], FrameSource], fps: float = DEFAULT_CAMERA_FPS):
-        self._clip = clip
-        self._reopen = reopen
-        self.camera_fps = fps
-        self.fps = fps or clip.fps
-        self.name = f"{clip.name} as a camera at {fps:g} fps" if fps else f"{clip.name} as an unpaced camera"
-        self.loops = 0  # how often the clip was restarted
-        self._index = 0
-        self._start: float | None = None
-
-    def read(self) -> Frame | None:
-        now = time.perf_counter()
-        if self._start is None:
-            self._start = now
-        if self.camera_fps:
-            self._wait_for_tick(now)
-        clip_frame = self._clip.read()
-        if clip_frame is None:  # the clip ended: start it again, a camera goes on
-            self._clip.close()
-            self._clip = self._reopen()
-            self.loops += 1
-            clip_frame = self._clip.read()
-            if clip_frame is None:
-                raise SourceError(f"source {self._clip.name}: no frames to replay")
-        delivered = time.perf_counter()
-        frame = Frame(self._index, (delivered - self._start) * 1000.0, delivered, clip_frame.image)
-        self._index += 1
-        return frame
-
-    def _wait_for_tick(self, now: float) -> None:
-        # A camera's clock does not wait for its reader: a tick missed while this thread
-        # was starved of CPU is skipped, not delivered late in a burst.
-        period = 1.0 / self.camera_fps
-        due = self._start + self._index * period
-        if now - due > period:
-            self._start = now - self._index * period
-            due = now
-        if due > now:
-            time.sleep(due - now)
-
-    def close(self) -> None:
-        self._clip.close()
-
-
-def open_feed(spec: str, camera_fps: float = DEFAULT_CAMERA_FPS) -> FrameSource:
-    """A camera as it is, anything else as a :class:`CameraFeed`; SourceError for a bad ``spec``."""
-    source = open_source(spec)
-    if source.is_live:
-        return source
-    return CameraFeed(source, lambda: open_source(spec), camera_fps)
-
-
-class RecordingStats(RunStats):
-    """:class:`RunStats` that also keeps every event with its time (thread-safe appends)."""
-
-    def __init__(self):
-        super().__init__()
-        self.stage_events: list[tuple[float, str, float]] = []  # (time, stage, ms)
-        self.outputs: list[tuple[float, float, bool]] = []  # (time, capture-to-output ms, has face)
-        self.capture_times: list[float] = []
-        self.drop_times: list[float] = []
-
-    def add_stage(self, stage: str, milliseconds: float) -> None:
-        super().add_stage(stage, milliseconds)
-        self.stage_events.append((time.perf_counter(), stage, milliseconds))
-
-    def count_in(self, capture_time: float) -> None:
-        super().count_in(capture_time)
-        self.capture_times.append(capture_time)
-
-    def count_dropped(self, count: int = 1) -> None:
-        super().count_dropped(count)
-        self.drop_times.extend([time.perf_counter()] * count)
-
-    def count_out(self, capture_time: float, has_face: bool) -> None:
-        now = time.perf_counter()
-        super().count_out(capture_time, has_face)
-        self.outputs.append((now, (now - capture_time) * 1000.0, has_face))
+        require(self.frames >= 1 and self.warmup >= 1, f"{self.frames} frames after {self.warmup} warm-up frames",
+                "at least 1 of each (the last warm-up frame opens the measured window)")
+        require(self.camera_fps >= 0, f"camera rate {self.camera_fps} fps", "0 (unpaced) or more")
+        require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
 
 
 @dataclass(frozen=True)

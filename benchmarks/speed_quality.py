@@ -13,17 +13,17 @@ curve compares architectures at one data set and training budget.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
+from models.files import write_json
 from models.generator_contract import GeneratorMetadata, load_generator_file
 
-PSNR_FLOOR_DB = 27.0  # the acceptance floor of `reenact eval --data` (README "Quality")
-SPEEDUP_TARGET = 20.0  # the shipped generator against the reference (issue: benchmarks)
+PSNR_FLOOR_DB = 27.0  # the quality floor of the shipped model on `reenact eval --data` (docs/training.md)
+SPEEDUP_TARGET = 20.0  # the shipped generator against the pix2pix-size reference (docs/speed.md)
 
 
 def describe(metadata: GeneratorMetadata) -> str:
@@ -39,7 +39,7 @@ def measure(models: list[Path], data: Path, source: str, invokes: int, labels: l
     """
     from benchmarks.generators import ensure_variants
     from benchmarks.variant_timing import Variant, driver_faces, time_variants
-    from training.evaluate import evaluate_data
+    from evaluation.data import evaluate_data
 
     reference = next(path for spec, path in ensure_variants(DEFAULT_GENERATOR).items() if spec.role == "reference")
     metadata = {path: load_generator_file(path)[1] for path in models}
@@ -94,7 +94,7 @@ def plot(report: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed_quality",
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m benchmarks.speed_quality",
                                      description="Time trained generators side by side and measure each on the "
                                                  "held-out frames: the speed-quality curve.")
     parser.add_argument("models", nargs="+", type=Path, metavar="MODEL.tflite",
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speed_quality: error: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed_quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out / "speed_quality.json", report)
     plot(report, args.out / "speed_quality.png")
     for point in report["points"]:
         print(f"{point['label']:28s} {point['generator_ms']['p50']:6.1f} ms p50  {point['psnr']:5.2f} dB  "

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from media.sources import open_source
 from models.alignment import Alignment
 from models.generator_contract import GeneratorMetadata
 from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.sketch import render_sketch
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.sources import open_source
 from realtime.stats import percentiles
 
 SKETCH_FRAMES = 8  # driver frames whose sketches every variant gets

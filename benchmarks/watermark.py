@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from math import comb
 from pathlib import Path
@@ -32,95 +30,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.default_model import DEFAULT_GENERATOR
-from realtime.label import banner_height
-from realtime import watermark
-
-# ---------------------------------------------------------------- attacks (frames -> frames)
-
-
-def _jpeg(quality: int):
-    def attack(frames):
-        return [cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
-                for frame in frames]
-    return attack
-
-
-def mp4_reencode(frames, fps: float = 30.0):
-    """Written as the file sink writes (mp4v), decoded, written and decoded again."""
-    for _ in range(2):
-        handle, name = tempfile.mkstemp(suffix=".mp4")
-        os.close(handle)
-        try:
-            height, width = frames[0].shape[:2]
-            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-            for frame in frames:
-                writer.write(frame)
-            writer.release()
-            capture, frames = cv2.VideoCapture(name), []
-            while (result := capture.read())[0]:
-                frames.append(result[1])
-            capture.release()
-        finally:
-            os.remove(name)
-    return frames
-
-
-def _resize(factor: float):
-    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    return lambda frames: [cv2.resize(frame, None, fx=factor, fy=factor, interpolation=interpolation)
-                           for frame in frames]
-
-
-def crop_10_percent(frames):
-    """90% of each side kept, off-centre (7% from the top, 3% from the left)."""
-    cropped = []
-    for frame in frames:
-        height, width = frame.shape[:2]
-        top, left = round(0.07 * height), round(0.03 * width)
-        cropped.append(frame[top:top + round(0.9 * height), left:left + round(0.9 * width)].copy())
-    return cropped
-
-
-def _brightness(gain: float):
-    return lambda frames: [np.clip(frame * np.float32(gain) + 0.5, 0, 255).astype(np.uint8) for frame in frames]
-
-
-def _contrast(gain: float):
-    def attack(frames):
-        out = []
-        for frame in frames:
-            mean = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).mean()
-            out.append(np.clip(mean + gain * (frame.astype(np.float32) - mean) + 0.5, 0, 255).astype(np.uint8))
-        return out
-    return attack
-
-
-def black_out_label(frames):
-    blacked = []
-    for frame in frames:
-        frame = frame.copy()
-        frame[:banner_height(frame.shape[0])] = 0
-        blacked.append(frame)
-    return blacked
-
-
-ATTACKS = {
-    "none": lambda frames: list(frames),
-    "jpeg 50": _jpeg(50), "jpeg 70": _jpeg(70), "jpeg 90": _jpeg(90),
-    "mp4 x2": mp4_reencode,
-    "resize 0.5x": _resize(0.5), "resize 1.5x": _resize(1.5),
-    "crop 10%": crop_10_percent,
-    "bright +20%": _brightness(1.2), "bright -20%": _brightness(0.8),
-    "contrast +20%": _contrast(1.2), "contrast -20%": _contrast(0.8),
-    "label black": black_out_label,
-}
+from models.files import write_json
+from provenance import watermark
+from provenance.attacks import ATTACKS
+from realtime.pipeline import render_frames
 
 # ---------------------------------------------------------------- the two methods
 
 
 class SpreadSpectrum:
-    """This project's mark (:mod:`realtime.watermark`)."""
+    """This project's mark (:mod:`provenance.watermark`)."""
 
     name = "tiled spread spectrum (ours)"
 
@@ -217,35 +136,6 @@ def dwt_dct_false_positive_rate(bits: int = 32, max_errors: int = DwtDct.MAX_ERR
     return sum(comb(bits, errors) for errors in range(max_errors + 1)) / 2.0 ** bits
 
 
-# ---------------------------------------------------------------- frames of the real loop
-
-
-def pipeline_frames(count: int, output_size: int, layout: str = "target", model: Path = DEFAULT_GENERATOR,
-                    source: str = "sample") -> tuple[list[np.ndarray], watermark.Payload]:
-    """``count`` labelled output frames of the live loop's stages, before the mark, and the model's payload."""
-    from models.landmarker import FaceLandmarker, LandmarkerOptions
-    from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-    from realtime.pipeline import BackStages, FrontStages, Packet, PipelineOptions
-    from realtime.retarget import Retargeter
-    from realtime.sinks import Controls
-    from realtime.sources import open_source
-    from realtime.stats import RunStats
-
-    runner = GeneratorRunner.from_file(GeneratorOptions(Path(model)))
-    metadata, stats, controls = runner.metadata, RunStats(), Controls(layout)
-    options = PipelineOptions(layout=layout, output_size=output_size)
-    frames = []
-    with open_source(source) as frames_in, FaceLandmarker(LandmarkerOptions()) as landmarker:
-        front = FrontStages(landmarker, Retargeter(metadata.neutral, metadata.expression_ranges),
-                            metadata.input_size, metadata.margin, stats)
-        back = BackStages(runner, stats, controls, options)
-        for frame in frames_in:
-            if len(frames) >= count:
-                break
-            frames.append(back.render(front(Packet(frame))))
-    return frames, back.watermarker.payload
-
-
 def _embed_times(method, frames, repeats: int) -> list[float]:
     samples = []
     for _ in range(repeats):
@@ -285,7 +175,7 @@ def null_report(clips: list[Path], single_frames: int = 200) -> dict:
     The threshold assumes each hypothesis's score is at most as heavy-tailed as N(0, 1);
     ``single`` checks that on every shift of the first ``single_frames`` frames.
     """
-    from realtime.sources import open_source
+    from media.sources import open_source
 
     best, single = [], []
     sources = [str(clip) for clip in clips] + ["sample"]
@@ -295,7 +185,7 @@ def null_report(clips: list[Path], single_frames: int = 200) -> dict:
                 best.append(watermark.detect(frame.image).score)
                 if len(single) < single_frames:
                     grey = watermark.luma(frame.image)
-                    single.append(watermark._sync_scores(watermark._whitened_band(grey)).ravel())
+                    single.append(watermark.sync_scores(watermark.whitened_band(grey)).ravel())
     single = np.concatenate(single)
     flagged = int(np.sum(np.array(best) >= watermark.threshold()))
     return {"sources": len(sources), "frames": len(best), "flagged": flagged,
@@ -319,7 +209,8 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.watermark", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m benchmarks.watermark",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60, help="output frames of the sample (default %(default)s)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="output sizes (default 256 512)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write the rows here")
@@ -335,14 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for size in args.sizes:
-        frames, payload = pipeline_frames(args.frames, size)
+        frames, payload = render_frames(args.frames, size)
         rows.extend(measure(frames, payload))
     print(f"{args.frames} frames of the sample through the shipped generator; payload {payload}; "
           f"per-frame threshold {watermark.threshold():.2f} (ours), DWT-DCT false-positive rate "
           f"{dwt_dct_false_positive_rate():.1e}")
     print_table(rows)
     if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        write_json(args.json, rows)
     return 0
 
 

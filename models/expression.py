@@ -12,11 +12,6 @@ import numpy as np
 
 from models import face_topology as topology
 
-# Points along the upper edge of each brow (the brow contours' first halves are their
-# lower edges); their mean height above the eye's upper lid is the brow raise.
-RIGHT_BROW_UPPER = (70, 63, 105, 66, 107)
-LEFT_BROW_UPPER = (300, 293, 334, 296, 336)
-
 EXPRESSION_MEASURES = ("mouth_open", "eye_open", "brow_raise", "yaw_deg", "pitch_deg", "roll_deg")
 
 
@@ -27,7 +22,8 @@ def brow_raise(points: np.ndarray) -> float:
     """
     points = np.asarray(points)
     gaps = []
-    for brow, lid in ((RIGHT_BROW_UPPER, topology.RIGHT_EYE_UPPER), (LEFT_BROW_UPPER, topology.LEFT_EYE_UPPER)):
+    for brow, lid in ((topology.RIGHT_BROW_UPPER, topology.RIGHT_EYE_UPPER),
+                      (topology.LEFT_BROW_UPPER, topology.LEFT_EYE_UPPER)):
         gaps.append(np.linalg.norm(points[list(brow), :2].mean(axis=0) - points[lid, :2]))
     return float(np.mean(gaps) / topology.inter_ocular(points))
 

@@ -21,6 +21,10 @@ LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 
               39, 40, 185)
 LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82,
               81, 80, 191)
+# Points along the upper edge of each brow (the brow contours' first halves are their
+# lower edges); their mean height above the eye's upper lid is the brow raise.
+RIGHT_BROW_UPPER = (70, 63, 105, 66, 107)
+LEFT_BROW_UPPER = (300, 293, 334, 296, 336)
 RIGHT_IRIS_CENTER, RIGHT_IRIS = 468, (469, 470, 471, 472)
 LEFT_IRIS_CENTER, LEFT_IRIS = 473, (474, 475, 476, 477)
 
@@ -29,6 +33,17 @@ RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER = 33, 133, 362,
 INNER_LIP_UPPER, INNER_LIP_LOWER = 13, 14
 RIGHT_EYE_UPPER, RIGHT_EYE_LOWER = 159, 145
 LEFT_EYE_UPPER, LEFT_EYE_LOWER = 386, 374
+MOUTH_RIGHT, MOUTH_LEFT = 61, 291  # outer lip corners
+INNER_MOUTH_RIGHT, INNER_MOUTH_LEFT = 78, 308  # inner lip corners
+OUTER_LIP_LOWER = 17  # the lower lip's outer edge at the middle
+FACE_RIGHT_EDGE, FACE_LEFT_EDGE = 234, 454  # the oval's widest points, at the cheeks
+
+# What moves when the mouth opens or the lids close (retargeting moves these points).
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
+UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
+MOUTH_CORNERS = (MOUTH_RIGHT, MOUTH_LEFT, INNER_MOUTH_RIGHT, INNER_MOUTH_LEFT)
+RIGHT_UPPER_LID = (173, 157, 158, 159, 160, 161, 246)
+LEFT_UPPER_LID = (398, 384, 385, 386, 387, 388, 466)
 
 # Points that move with the head but hardly with expression: eye corners and the nose ridge.
 # Mouth corners are left out on purpose: a grin would otherwise shift the whole crop.

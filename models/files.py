@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+from models.errors import UserError
 
 
 def _file_mode() -> int:
@@ -44,3 +47,16 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
 def write_bytes_atomically(path: Path, data: bytes) -> None:
     """:func:`write_atomically` for a bytes payload."""
     write_atomically(path, lambda file: file.write(data))
+
+
+def write_json(path: Path, document) -> None:
+    """Write a JSON report atomically (indented, newline-terminated): the one way every verb writes one.
+
+    A report that cannot be written (no permission, a folder in the way) is a UserError
+    naming the file, not a traceback.
+    """
+    text = json.dumps(document, indent=2) + "\n"
+    try:
+        write_bytes_atomically(path, text.encode("utf-8"))
+    except OSError as error:
+        raise UserError(f"{path}: cannot write the report ({error.strerror or error})") from None

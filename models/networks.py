@@ -18,12 +18,13 @@ import math
 import keras
 from keras import layers
 
-UPSAMPLE_MODES = ("resize", "transpose", "low-resolution", "separable")
+from models.generator_recipe import SHIPPED, UPSAMPLE_MODES
+
 MAX_WIDTH_MULTIPLIER = 8  # channels stop doubling at 8 x width, as in pix2pix (64 -> 512)
 DROPOUT_LEVELS = 3  # pix2pix drops out in the three innermost decoder blocks
 # "separable" keeps full convolutions in decoder blocks whose output is at most this
 # fraction of the input size (16 x 16 and smaller at 256): they hold half the decoder's
-# weights but take only 1.2 of the generator's 9.6 ms (int8, 2 threads, this project's CPU).
+# weights but little of its time, so making them separable saves little (docs/speed.md).
 SEPARABLE_FULL_FRACTION = 1 / 16
 
 
@@ -89,8 +90,8 @@ def _resize(x, dtype, name: str, interpolation: str = "nearest"):
     return layers.UpSampling2D(2, interpolation=interpolation, dtype=dtype, name=f"{name}_resize")(x)
 
 
-def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
-                    upsample: str = "resize", dropout: float = 0.5, dtype=None,
+def build_generator(size: int = SHIPPED.size, width: int = SHIPPED.width, depth: int | None = SHIPPED.depth,
+                    upsample: str = SHIPPED.upsample, dropout: float = SHIPPED.dropout, dtype=None,
                     synchronized_norm: bool = False, name: str = "generator") -> keras.Model:
     """The pix2pix U-Net: sketch (size, size, 3) in [-1, 1] to photo (size, size, 3) in [-1, 1].
 
@@ -102,11 +103,8 @@ def build_generator(size: int = 256, width: int = 32, depth: int | None = None,
     inner blocks and the output layer, which draws the pixels from 32 channels, stay full
     convolutions) or "low-resolution": the inner decoder blocks convolve first and resize
     (bilinear) after, on a quarter of the pixels, while the outermost block and the output
-    layer stay resize-then-convolve. Measured on the
-    GRID target at width 16: with every block low-resolution and nearest resizes the
-    generator painted 4 x 4 blocks, its PatchGAN won outright and held-out PSNR fell from
-    27.7 dB at step 250 to 24.3 dB at step 750; with the outer block at full resolution
-    but nearest resizes, blocks remained around the eyes (27.2 dB, SSIM 0.78 at step 700).
+    layer stay resize-then-convolve: with every block at low resolution, or with nearest
+    resizes, the generator painted visible 4 x 4 blocks (models/MODEL_CARD.md).
     ``dropout`` applies to the three innermost decoder blocks during training only. ``dtype`` is a Keras dtype policy
     such as "mixed_bfloat16"; the output is always float32. ``synchronized_norm``
     computes batch statistics across tf.distribute replicas while training (the weights

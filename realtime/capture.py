@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from realtime.sources import Frame, FrameSource, SourceError
+from media.sources import Frame, FrameSource, SourceError
 from realtime.stats import RunStats
 
 _POLL_S = 0.05  # how often blocked threads look at the stop flag

@@ -10,7 +10,7 @@ the two heavy stages then do not slow each other down on two cores. With
 ``PipelineOptions.overlap`` the front runs as soon as the hand-off has room, so
 MediaPipe looks at frame n+1 while LiteRT generates frame n (both release the GIL):
 more frames per second, but each stage runs slower and a frame's latency is higher
-(both measured in README "Speed"). The hand-off blocks rather than drops. A camera's
+(both measured in docs/speed.md). The hand-off blocks rather than drops. A camera's
 frames are dropped only at capture, and the front thread takes one only when the back
 can take it next, so a frame waits for at most one back-stage period.
 
@@ -32,21 +32,24 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from media.formats import RECORDING_SUFFIXES
+from media.sources import Frame, FrameSource, open_source
 from models.alignment import Alignment
+from models.default_model import generator_path
 from models.landmarker import LIVE_OPTIONS, FaceLandmarker, FaceLandmarks
+from models.options import require
 from models.sketch import render_sketch
+from provenance.content_credentials import Provenance
+from provenance.label import burn_label, write_note
+from provenance.watermark import Payload, Watermarker
 from realtime import kernels
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
-from realtime.content_credentials import Provenance
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.label import burn_label, write_note
 from realtime.one_euro import OneEuroFilter, OneEuroOptions
-from realtime.postprocess import DEFAULT_OUTPUT_SIZE, compose, frame_shape
+from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS, compose, frame_shape
 from realtime.retarget import HeadMotion, Retargeter, RetargetOptions
 from realtime.sinks import Controls, FileSink, Sink, SinkSet, VirtualCameraSink, WindowSink
-from realtime.sources import Frame, FrameSource, open_source
 from realtime.stats import RunStats
-from realtime.watermark import Payload, Watermarker
 
 NO_FACE_DIM = 0.4  # brightness of the last face while no face is found
 NO_FACE_NOTE = "no face"
@@ -62,11 +65,14 @@ class PipelineOptions:
     follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
     smoothing: OneEuroOptions = OneEuroOptions()
     # Overlap the landmarks of frame n+1 with the generator of frame n. On two cores the
-    # two then slow each other (generator 10 -> 16-18 ms): 40-43 fps from a 60 fps camera,
-    # but latency p95 53-57 ms. Off (the default), the landmarks of frame n+1 wait for the
-    # generator of frame n and overlap only its post-processing and sinks: 34 fps at p95
-    # 39 ms, and 30 fps at p95 31-36 ms from a 30 fps camera (README "Speed").
+    # two then slow each other: more frames per second from a fast camera, but a higher
+    # latency. Off (the default), the landmarks of frame n+1 wait for the generator of
+    # frame n and overlap only its post-processing and sinks (figures: docs/speed.md).
     overlap: bool = False
+
+    def __post_init__(self):
+        require(self.layout in LAYOUTS, f"layout {self.layout!r}", f"one of {', '.join(LAYOUTS)}")
+        require(64 <= self.output_size <= 2048, f"--size {self.output_size}", "64 to 2048 pixels")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,13 @@ class LiveConfig:
     capture: CaptureOptions = CaptureOptions()
     pipeline: PipelineOptions = PipelineOptions()
     snapshot_dir: Path = Path("out/snapshots")
+
+    def __post_init__(self):
+        require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
+        for output in self.outputs:
+            require(output in ("window", "virtualcam") or Path(output).suffix.lower() in RECORDING_SUFFIXES,
+                    f"--output {output}",
+                    f"window, virtualcam or a video file ending in {', '.join(RECORDING_SUFFIXES)}")
 
 
 @dataclass
@@ -232,6 +245,25 @@ class BackStages:
         return packet
 
 
+def build_stages(runner: GeneratorRunner, landmarker: FaceLandmarker, stats: RunStats,
+                 options: PipelineOptions = PipelineOptions(), controls: Controls | None = None,
+                 sinks: SinkSet | None = None, retargeter: Retargeter | None = None) -> tuple[FrontStages, BackStages]:
+    """The live loop's front and back stages for ``runner``'s model: the one place they are assembled.
+
+    The live loop, the driver evaluation and the watermark benchmark all run these, so what
+    they measure is what ships. ``retargeter`` lets a caller calibrate one beforehand (the
+    driver evaluation); by default it is the model's, with ``options.retarget``. Without
+    ``sinks`` the back stages stop at the marked frame.
+    """
+    metadata = runner.metadata
+    controls = controls if controls is not None else Controls(options.layout)
+    if retargeter is None:
+        retargeter = Retargeter(metadata.neutral, metadata.expression_ranges, options.retarget)
+    front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
+                        controls)
+    return front, BackStages(runner, stats, controls, options, sinks)
+
+
 def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats, provenance: Provenance) -> list[Sink]:
     """One sink per ``--output``: "window", "virtualcam" or a video file path (signed, C2PA)."""
     sinks: list[Sink] = []
@@ -354,11 +386,10 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     frame's figures.
     """
     runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
-    metadata = runner.metadata
     provenance = Provenance(Path(config.model_path).name, runner.model_id)  # what recordings are signed with
     stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)
-    retargeter = Retargeter(metadata.neutral, metadata.expression_ranges, config.pipeline.retarget)
+    retargeter = Retargeter(runner.metadata.neutral, runner.metadata.expression_ranges, config.pipeline.retarget)
     opened = source if source is not None else open_source(config.source)
     reopen = (lambda: open_source(config.source)) if source is None and opened.is_live else None
     pipeline = None
@@ -367,9 +398,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
             if sinks is None:
                 sinks = build_sinks(config, controls, stats, provenance)
             sink_set = SinkSet(sinks, opened.fps)
-            front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats,
-                                config.pipeline.smoothing, controls)
-            back = BackStages(runner, stats, controls, config.pipeline, sink_set)
+            front, back = build_stages(runner, landmarker, stats, config.pipeline, controls, sink_set, retargeter)
             front.warm_up()
             back.warm_up()
             pipeline = LivePipeline(front, back, controls)
@@ -385,3 +414,22 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
         if config.stats_path is not None:
             stats.write_json(config.stats_path, extra)
     return summary
+
+
+def render_frames(count: int, output_size: int, layout: str = "target", model: Path | None = None,
+                  source: str = "sample") -> tuple[list[np.ndarray], Payload]:
+    """``count`` labelled output frames of the live loop's stages, before the mark, and the model's payload.
+
+    What the watermark is added to, frame for frame: its tests and benchmark start here.
+    ``model`` None is the shipped generator.
+    """
+    runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(model)))
+    options = PipelineOptions(layout=layout, output_size=output_size)
+    frames: list[np.ndarray] = []
+    with open_source(source) as frames_in, FaceLandmarker(LIVE_OPTIONS) as landmarker:
+        front, back = build_stages(runner, landmarker, RunStats(), options)
+        for frame in frames_in:
+            if len(frames) >= count:
+                break
+            frames.append(back.render(front(Packet(frame))))
+    return frames, back.watermarker.payload

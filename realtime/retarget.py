@@ -6,13 +6,13 @@ mouth width, the rest by the inter-ocular distance) and added to the target's ne
 landmarks from the model's metadata: the target keeps its own face shape and takes the
 driver's expression and out-of-plane head motion.
 
-A target's footage spans only the expressions it happened to show (DESIGN.md, "a note on
-ranges"), so raw deviations would ask the generator for faces it never saw. Each measure
-that the metadata gives a range for (mouth opening, eye opening, brow raise) is therefore
-mapped from the driver's range onto the target's, clamped at the target's extremes, and
-the landmarks are moved vertically until the measure says so. The driver's range starts
-as the target's span around the driver's neutral and widens to whatever the driver shows,
-so a driver's widest mouth maps to the target's widest.
+A target's footage spans only the expressions it happened to show, so raw deviations
+would ask the generator for faces it never saw. Each measure that the metadata gives a
+range for (mouth opening, eye opening, brow raise) is therefore mapped from the driver's
+range onto the target's, clamped at the target's extremes, and the landmarks are moved
+vertically until the measure says so. The driver's range starts as the target's span
+around the driver's neutral and widens to whatever the driver shows, so a driver's widest
+mouth maps to the target's widest.
 """
 
 from __future__ import annotations
@@ -24,12 +24,8 @@ import numpy as np
 
 from models import face_topology as topology
 from models.expression import brow_raise
+from models.options import require
 
-_LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
-_UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
-_MOUTH_CORNERS = (61, 291, 78, 308)
-_RIGHT_UPPER_LID = (173, 157, 158, 159, 160, 161, 246)
-_LEFT_UPPER_LID = (398, 384, 385, 386, 387, 388, 466)
 _MAX_MOTION_SCALE = 4.0  # a driver's small motion is amplified at most this much
 _LIPS = tuple(sorted(set(topology.LIPS_OUTER + topology.LIPS_INNER)))
 _RIGHT_EYE_REGION = topology.RIGHT_EYE + topology.RIGHT_BROW + (topology.RIGHT_IRIS_CENTER,) + topology.RIGHT_IRIS
@@ -42,6 +38,9 @@ class RetargetOptions:
 
     calibrate_frames: int = 30
     map_ranges: bool = True  # map expression measures onto the target's observed ranges
+
+    def __post_init__(self):
+        require(self.calibrate_frames >= 0, f"--calibrate {self.calibrate_frames}", "0 (off) or more frames")
 
 
 @dataclass(frozen=True)
@@ -66,24 +65,27 @@ def _mouth_weights(neutral: np.ndarray) -> np.ndarray:
     hinges, so the oval widens naturally instead of shearing.
     """
     x, y = neutral[:, 0], neutral[:, 1]
-    centre_x = (x[61] + x[291]) / 2
-    half_mouth = abs(x[291] - x[61]) / 2
-    half_face = max(abs(x[454] - x[234]) / 2, half_mouth + 1.0)
-    mouth_line, lower_lip = y[13], max(y[17], y[13] + 1.0)
+    right, left = topology.MOUTH_RIGHT, topology.MOUTH_LEFT
+    centre_x = (x[right] + x[left]) / 2
+    half_mouth = abs(x[left] - x[right]) / 2
+    half_face = max(abs(x[topology.FACE_LEFT_EDGE] - x[topology.FACE_RIGHT_EDGE]) / 2, half_mouth + 1.0)
+    mouth_line = y[topology.INNER_LIP_UPPER]
+    lower_lip = max(y[topology.OUTER_LIP_LOWER], mouth_line + 1.0)
     vertical = np.clip((y - mouth_line) / (lower_lip - mouth_line), 0.0, 1.0)
     sideways = np.clip(1.0 - (np.abs(x - centre_x) - half_mouth) / (half_face - half_mouth), 0.0, 1.0)
     weights = vertical * sideways
-    weights[list(_LOWER_LIP)] = 1.0
-    weights[list(_UPPER_LIP)] = 0.0
-    weights[list(_MOUTH_CORNERS)] = 0.5
+    weights[list(topology.LOWER_LIP)] = 1.0
+    weights[list(topology.UPPER_LIP)] = 0.0
+    weights[list(topology.MOUTH_CORNERS)] = 0.5
     return weights
 
 
 def _lid_weights(neutral: np.ndarray) -> np.ndarray:
     """Upper lids move most in their middle: a parabola across each eye, 1 at the measured point."""
     weights = np.zeros(len(neutral))
-    for lid, outer, inner, measured in ((_RIGHT_UPPER_LID, 33, 133, topology.RIGHT_EYE_UPPER),
-                                        (_LEFT_UPPER_LID, 263, 362, topology.LEFT_EYE_UPPER)):
+    for lid, outer, inner, measured in (
+            (topology.RIGHT_UPPER_LID, topology.RIGHT_EYE_OUTER, topology.RIGHT_EYE_INNER, topology.RIGHT_EYE_UPPER),
+            (topology.LEFT_UPPER_LID, topology.LEFT_EYE_OUTER, topology.LEFT_EYE_INNER, topology.LEFT_EYE_UPPER)):
         centre = (neutral[outer, 0] + neutral[inner, 0]) / 2
         half_width = max(abs(neutral[outer, 0] - neutral[inner, 0]) / 2, 1.0)
         shape = np.clip(1.0 - ((neutral[list(lid), 0] - centre) / half_width) ** 2, 0.0, 1.0)
@@ -206,7 +208,9 @@ class Retargeter:
         """Per-point deviation scale: target size over driver size of the point's region."""
         target = self.target_neutral
         scales = np.full(len(target), topology.inter_ocular(target) / topology.inter_ocular(driver_neutral))
-        for region, first, second in ((_LIPS, 61, 291), (_RIGHT_EYE_REGION, 33, 133), (_LEFT_EYE_REGION, 263, 362)):
+        for region, first, second in ((_LIPS, topology.MOUTH_RIGHT, topology.MOUTH_LEFT),
+                                      (_RIGHT_EYE_REGION, topology.RIGHT_EYE_OUTER, topology.RIGHT_EYE_INNER),
+                                      (_LEFT_EYE_REGION, topology.LEFT_EYE_OUTER, topology.LEFT_EYE_INNER)):
             scales[list(region)] = _width(target, first, second) / max(_width(driver_neutral, first, second), 1e-6)
         return scales
 

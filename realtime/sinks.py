@@ -22,9 +22,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from media.formats import RECORDING_SUFFIXES
 from models.errors import UserError
-from realtime.content_credentials import FORMATS, Provenance, sign_recording, signing_identity
-from realtime.label import banner_height
+from provenance.content_credentials import Provenance, sign_recording, signing_identity
+from provenance.label import banner_height
 from realtime.postprocess import next_layout
 from realtime.stats import RunStats
 
@@ -212,7 +213,7 @@ class FileSink(Sink):
     """An mp4 file (OpenCV, mp4v) at the source's frame rate, finalised on close.
 
     With ``provenance`` (the generator model), the finished file is then signed once with
-    C2PA content credentials that declare it AI-generated (:mod:`realtime.content_credentials`);
+    C2PA content credentials that declare it AI-generated (:mod:`provenance.content_credentials`);
     nothing is added per frame.
     """
 
@@ -231,9 +232,9 @@ class FileSink(Sink):
         except OSError as error:
             raise SinkError(f"file {self.path}: cannot write a video there ({error.strerror})") from None
         if self.provenance is not None:  # refuse now what could not be signed at the end
-            if self.path.suffix.lower() not in FORMATS:
+            if self.path.suffix.lower() not in RECORDING_SUFFIXES:
                 raise SinkError(f"file {self.path}: recordings carry content credentials, which need a "
-                                f"name ending in {', '.join(sorted(FORMATS))}")
+                                f"name ending in {', '.join(sorted(RECORDING_SUFFIXES))}")
             try:
                 signing_identity()  # creates the local one if missing; checks a configured one
             except UserError as error:

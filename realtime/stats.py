@@ -7,13 +7,14 @@ what the window's HUD shows.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import defaultdict, deque
 from pathlib import Path
 
 import numpy as np
+
+from models.files import write_json
 
 RECENT_FRAMES = 60  # the HUD's rolling window
 MAX_SAMPLES = 100_000  # per series: about an hour at 30 fps kept exactly, a sample after that
@@ -122,7 +123,33 @@ class RunStats:
     def write_json(self, path: Path, extra: dict | None = None) -> dict:
         """Write :meth:`summary` (plus ``extra``) to ``path`` and return it."""
         summary = {**self.summary(), **(extra or {})}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(Path(path), summary)
         return summary
+
+
+class RecordingStats(RunStats):
+    """:class:`RunStats` that also keeps every event with its time (thread-safe appends)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage_events: list[tuple[float, str, float]] = []  # (time, stage, ms)
+        self.outputs: list[tuple[float, float, bool]] = []  # (time, capture-to-output ms, has face)
+        self.capture_times: list[float] = []
+        self.drop_times: list[float] = []
+
+    def add_stage(self, stage: str, milliseconds: float) -> None:
+        super().add_stage(stage, milliseconds)
+        self.stage_events.append((time.perf_counter(), stage, milliseconds))
+
+    def count_in(self, capture_time: float) -> None:
+        super().count_in(capture_time)
+        self.capture_times.append(capture_time)
+
+    def count_dropped(self, count: int = 1) -> None:
+        super().count_dropped(count)
+        self.drop_times.extend([time.perf_counter()] * count)
+
+    def count_out(self, capture_time: float, has_face: bool) -> None:
+        now = time.perf_counter()
+        super().count_out(capture_time, has_face)
+        self.outputs.append((now, (now - capture_time) * 1000.0, has_face))

@@ -1,8 +1,9 @@
 """``reenact <verb>``: the one command-line entry point.
 
-Each verb lives in its own module that exposes ``add_arguments(parser)`` and
-``run(args) -> int``. Verb modules keep heavy imports (TensorFlow above all) inside
-``run``, so ``reenact --help`` is instant and the live loop never loads TensorFlow.
+Each verb is a thin module in :mod:`reenact.commands`: ``add_arguments(parser)`` for its
+flags and ``run(args) -> int``, which builds a frozen configuration and makes one library
+call. Verb modules keep heavy imports (TensorFlow above all) out of import time, so
+``reenact --help`` is quick and the live loop never loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,34 +14,31 @@ import sys
 
 from models.errors import UserError
 
-# verb -> (module, one-line help)
+# verb -> one-line help; the verb's module is reenact.commands.<verb>.
 VERBS = {
-    "landmarks": ("realtime.landmarks_command", "run the face front-end over a source and write frame | crop | sketch video"),
-    "prepare": ("training.prepare", "turn target videos into aligned crops, landmarks and sketches"),
-    "train": ("training.train", "train the pix2pix generator on a prepared data set"),
-    "export": ("training.export", "export a trained generator to TFLite with metadata"),
-    "eval": ("reenact.eval_command", "measure a generator on a data set's validation split, or on a driver clip"),
-    "live": ("realtime.live_command", "run the live loop: source to labelled synthetic face"),
-    "bench": ("benchmarks.bench_command", "measure frame rate, latency and variants"),
-    "verify": ("realtime.verify_command", "say whether an image or video carries the invisible watermark, and whose"),
+    "setup": "install the landmarker model and a local signing identity (make does this once)",
+    "landmarks": "run the face front-end over a source and write a frame | crop | sketch video",
+    "prepare": "turn target videos into aligned crops, landmarks and sketches",
+    "train": "train the pix2pix generator on a prepared data set",
+    "export": "export a trained generator to TFLite with metadata",
+    "eval": "measure a generator on a data set's validation split, or on a driver clip",
+    "live": "run the live loop: source to labelled synthetic face",
+    "bench": "measure frame rate, latency and variants",
+    "verify": "say whether an image or video carries the invisible watermark, and whose",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # allow_abbrev=False everywhere: "--mode" must never be read as "--model".
     parser = argparse.ArgumentParser(
-        prog="reenact",
+        prog="reenact", allow_abbrev=False,
         description="Real-time face re-enactment: a target's face follows yours, labelled SYNTHETIC.",
     )
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     subparsers.required = True
-    for verb, (module_name, help_text) in VERBS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                continue  # verb not built yet
-            raise
-        verb_parser = subparsers.add_parser(verb, help=help_text, description=help_text)
+    for verb, help_text in VERBS.items():
+        module = importlib.import_module(f"reenact.commands.{verb}")
+        verb_parser = subparsers.add_parser(verb, help=help_text, description=help_text, allow_abbrev=False)
         module.add_arguments(verb_parser)
         verb_parser.set_defaults(run=module.run)
     return parser

@@ -1,39 +1,44 @@
-"""``reenact bench``: the report's shape and sense, the plot, the camera feed, clear errors.
+"""``reenact bench`` and the benchmark scripts, through their command lines: reports, plots, clear errors.
 
 No test here asserts a timing: the figures depend on the machine and its load. The end
 to end test runs the real command in a child process over a few frames with a tiny model
 and small variant stand-ins, which are built in that child's own TensorFlow subprocess.
+``python -m benchmarks.generators`` builds the full-size variants once for this module,
+into a private cache folder that ``python -m benchmarks.speed_quality`` then times them from.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from benchmarks.generators import standard_variants
-from benchmarks.live_run import CameraFeed
-from benchmarks.variant_timing import reference_speedup
+from media.camera_feed import CameraFeed
+from models.default_model import DEFAULT_GENERATOR
 from models.generator_contract import read_metadata
+from models.landmarker_asset import CACHE_ENV, LANDMARKER_FILENAME, landmarker_path
 from reenact.cli import main
-from realtime.sources import Frame, FrameSource
-from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
+from tests.fakes import ListSource
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 STAGES = ("landmarks", "smooth", "retarget", "sketch", "generator", "post", "label", "watermark", "sinks")
 
 
-def _bench(*args, timeout=900):
-    """``reenact bench ARGS`` in a fresh interpreter, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "reenact.cli", "bench", *map(str, args)], cwd=REPOSITORY,
+def _module(module, *args, timeout=900, environment=None):
+    """``python -m MODULE ARGS`` in a fresh interpreter, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPOSITORY,
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
+                          env={**os.environ, "PYTHONPATH": str(REPOSITORY), **(environment or {})})
+
+
+def _bench(*args, timeout=900):
+    """``reenact bench ARGS`` in a fresh interpreter."""
+    return _module("reenact.cli", "bench", *args, timeout=timeout)
 
 
 def _assert_ordered(figures: dict, keys=("p50", "p95", "p99")):
@@ -42,8 +47,8 @@ def _assert_ordered(figures: dict, keys=("p50", "p95", "p99")):
 
 
 @pytest.fixture(scope="module")
-def small_report(tiny_generators, tmp_path_factory):  # noqa: F811 - the fixture imported above
-    """One short bench run on the built-in sample with the tiny int8 model and small variants."""
+def small_report(tiny_generators, tmp_path_factory):
+    """One short bench run on the built-in sample with the tiny int8 model and small variants (about 15 s)."""
     out = tmp_path_factory.mktemp("bench")
     result = _bench("--source", "sample", "--model", tiny_generators["int8"], "--frames", 20, "--warmup", 3,
                     "--variants", "small", "--variant-dir", out / "variants", "--invokes", 3,
@@ -52,6 +57,7 @@ def small_report(tiny_generators, tmp_path_factory):  # noqa: F811 - the fixture
     return json.loads((out / "bench.json").read_text()), out / "bench.png", result.stdout
 
 
+@pytest.mark.slow
 def test_the_report_holds_every_required_figure(small_report):
     report, _, _ = small_report
     for key in ("fps", "latency_ms", "stages_ms", "peak_rss_mb", "cpu_percent", "machine", "variants", "kernels",
@@ -64,6 +70,7 @@ def test_the_report_holds_every_required_figure(small_report):
     assert report["tensorflow_imported"] is False
 
 
+@pytest.mark.slow
 def test_latency_and_every_stage_have_ordered_percentiles(small_report):
     report, _, _ = small_report
     _assert_ordered(report["latency_ms"])
@@ -73,6 +80,7 @@ def test_latency_and_every_stage_have_ordered_percentiles(small_report):
         _assert_ordered(figures)
 
 
+@pytest.mark.slow
 def test_frame_counts_add_up(small_report):
     report, _, _ = small_report
     frames = report["frames"]
@@ -84,18 +92,28 @@ def test_frame_counts_add_up(small_report):
     assert "latest-frame" in report["feed"]["semantics"]
 
 
-def test_variants_are_timed_beside_the_shipped_model(small_report, tiny_generators):  # noqa: F811
+@pytest.mark.slow
+def test_variants_are_timed_beside_the_shipped_model(small_report, tiny_generators):
     report, _, _ = small_report
-    roles = [row["role"] for row in report["variants"]]
-    assert roles[0] == "shipped" and "reference" in roles and "candidate" in roles
-    assert any("low-resolution" in row["name"] for row in report["variants"])
-    for row in report["variants"]:
+    rows = report["variants"]
+    roles = [row["role"] for row in rows]
+    assert roles[0] == "shipped" and rows[0]["file"] == tiny_generators["int8"].name
+    # The tiny model was not made by build_generator: no "same architecture" variants, only
+    # the reference and the candidates, all small stand-ins (32 pixels, an eighth of the width).
+    assert roles[1:] == ["reference"] + ["candidate"] * 4
+    assert rows[1]["name"] == "reference: U-Net w8 transpose 32px fp32"
+    assert all(" 32px " in row["name"] for row in rows[1:])
+    assert any("low-resolution" in row["name"] for row in rows)
+    for row in rows:
         _assert_ordered(row["generator_ms"], ("p50", "p95"))
         assert row["invokes"] == 3 and row["generator_ms"]["p50"] > 0
-    assert report["reference_speedup"] == reference_speedup(report["variants"]) > 0
+    # reference p50 over shipped p50, to one decimal
+    assert report["reference_speedup"] == round(rows[1]["generator_ms"]["p50"] / rows[0]["generator_ms"]["p50"], 1)
+    assert report["reference_speedup"] > 0
     assert {row["kernel"] for row in report["kernels"]} >= {"dim", "one_euro 478x3"}
 
 
+@pytest.mark.slow
 def test_the_plot_is_a_png_that_decodes(small_report):
     _, plot_path, stdout = small_report
     image = cv2.imread(str(plot_path))
@@ -103,7 +121,7 @@ def test_the_plot_is_a_png_that_decodes(small_report):
     assert "fps" in stdout and "generator" in stdout
 
 
-def test_a_shared_driver_clip_runs_as_a_camera(shared_data, tiny_generators, tmp_path):  # noqa: F811
+def test_a_shared_driver_clip_runs_as_a_camera(shared_data, tiny_generators, tmp_path):
     result = _bench("--source", shared_data / "drivers" / "expressions_7s.mp4", "--model", tiny_generators["fp32"],
                     "--frames", 15, "--warmup", 3, "--variants", "none", "--invokes", 2, "--kernel-repeats", 0,
                     "--camera-fps", 30, "--json", tmp_path / "bench.json")
@@ -115,7 +133,7 @@ def test_a_shared_driver_clip_runs_as_a_camera(shared_data, tiny_generators, tmp
 
 
 @pytest.mark.parametrize("source", ["no/such/clip.mp4", "", "*.nothing-matches"])
-def test_a_bad_source_is_a_one_line_error(tiny_generators, capsys, source):  # noqa: F811
+def test_a_bad_source_is_a_one_line_error(tiny_generators, capsys, source):
     code = main(["bench", "--source", source, "--model", str(tiny_generators["int8"]), "--variants", "none"])
     error = capsys.readouterr().err
     assert code == 2
@@ -124,28 +142,16 @@ def test_a_bad_source_is_a_one_line_error(tiny_generators, capsys, source):  # n
 
 @pytest.mark.parametrize("argument", [["--frames", "0"], ["--warmup", "0"], ["--threads", "0"],
                                       ["--camera-fps", "-1"], ["--model", "no/such/model.tflite"]])
-def test_bad_arguments_are_one_line_errors(tiny_generators, capsys, argument):  # noqa: F811
+def test_bad_arguments_are_one_line_errors(tiny_generators, capsys, argument):
     arguments = ["bench", "--source", "sample", "--model", str(tiny_generators["int8"]), *argument]
     assert main(arguments) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("reenact bench: error:")
 
 
-class _Clip(FrameSource):
-    """A three-frame clip in memory."""
-
-    def __init__(self):
-        self.name, self.fps, self._index = "three frames", 30.0, 0
-
-    def read(self):
-        if self._index >= 3:
-            return None
-        self._index += 1
-        return Frame(self._index - 1, 0.0, time.perf_counter(), np.full((8, 8, 3), self._index, np.uint8))
-
-
 def test_the_camera_feed_loops_the_clip_and_stamps_each_delivery():
-    feed = CameraFeed(_Clip(), _Clip, fps=500.0)
+    images = [np.full((8, 8, 3), value, np.uint8) for value in (1, 2, 3)]
+    feed = CameraFeed(ListSource(images, name="three frames"), lambda: ListSource(images), fps=500.0)
     frames = [feed.read() for _ in range(8)]
     assert feed.is_live and feed.loops == 2
     assert [frame.index for frame in frames] == list(range(8))
@@ -155,41 +161,112 @@ def test_the_camera_feed_loops_the_clip_and_stamps_each_delivery():
     assert [frame.timestamp_ms for frame in frames] == sorted(frame.timestamp_ms for frame in frames)
 
 
-def test_the_standard_variants_follow_the_shipped_architecture(tiny_generators):  # noqa: F811
-    metadata = read_metadata(Path(tiny_generators["int8"]).read_bytes())
-    assert not [spec for spec in standard_variants(metadata) if spec.role == "shipped architecture"]
-    shipped = replace(metadata, architecture={"size": 256, "width": 32, "depth": 8, "upsample": "resize"})
-    specs = standard_variants(shipped)
-    reference = specs[0]
-    assert (reference.role, reference.size, reference.width, reference.decoder, reference.quantization) == (
-        "reference", 256, 64, "transpose", "fp32")
-    same = [spec for spec in specs if spec.role == "shipped architecture"]
-    assert [(spec.width, spec.decoder, spec.quantization) for spec in same] == [
-        (32, "resize", "fp32"), (32, "resize", "fp16"), (32, "resize", "int8")]
-    assert len({spec.file_name for spec in specs}) == len(specs)
-    assert [spec.file_name for spec in standard_variants(shipped)] == [spec.file_name for spec in specs]
-    assert all(spec.size == 32 for spec in standard_variants(shipped, "small"))
+# ------------------------------------------------------------------ the full-size variants and the speed-quality curve
 
 
-def test_the_speed_quality_plot_marks_each_model_and_the_budget(tmp_path):
-    from benchmarks.speed_quality import plot
+@pytest.fixture(scope="module")
+def bench_cache(tmp_path_factory):
+    """A private reenact cache: the landmarker, and the full-size variants of the shipped model in bench_models/.
 
-    report = {"reference_ms": {"p50": 200.0, "p95": 220.0}, "points": [
-        {"label": "w16 resize int8", "generator_ms": {"p50": 14.0, "p95": 16.0}, "psnr": 30.9, "ssim": 0.897,
-         "mouth_open_mae": 0.006},
-        {"label": "w16 separable int8", "generator_ms": {"p50": 8.0, "p95": 9.0}, "psnr": 30.1, "ssim": 0.854,
-         "mouth_open_mae": 0.008}]}
-    out = tmp_path / "curve.png"
-    plot(report, out)
-    image = cv2.imread(str(out))
+    Built with ``python -m benchmarks.generators`` (TensorFlow in that child), as
+    ``reenact bench`` builds them into the user's cache; returns (cache, its stderr).
+    """
+    cache = tmp_path_factory.mktemp("cache")
+    shutil.copy(landmarker_path(), cache / LANDMARKER_FILENAME)  # no download: the one already verified
+    result = _module("benchmarks.generators", "--out", cache / "bench_models", "--like", DEFAULT_GENERATOR,
+                     timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cache, result.stderr
+
+
+def _variant_specs(folder: Path) -> list[tuple]:
+    """(role, size, width, decoder, quantisation) of every variant file in ``folder``, from its metadata."""
+    specs = []
+    for path in sorted(folder.glob("*.tflite")):
+        metadata = read_metadata(path.read_bytes())
+        architecture = metadata.architecture
+        assert metadata.input_size == architecture["size"], path.name
+        specs.append((architecture["role"], architecture["size"], architecture["width"], architecture["decoder"],
+                      metadata.quantization))
+    return specs
+
+
+@pytest.mark.slow
+def test_the_standard_variants_follow_the_shipped_architecture(bench_cache):
+    cache, messages = bench_cache
+    shipped = read_metadata(DEFAULT_GENERATOR.read_bytes())
+    width, decoder = shipped.architecture["width"], shipped.architecture["upsample"]
+    expected = [("reference", 256, 64, "transpose", "fp32")]  # pix2pix's own generator
+    expected += [("shipped architecture", shipped.input_size, width, decoder, quantization)
+                 for quantization in ("fp32", "fp16", "int8")]
+    expected += [("candidate", shipped.input_size, 16, "resize", "int8"),
+                 ("candidate", shipped.input_size, 24, "resize", "int8"),
+                 ("candidate", shipped.input_size, 16, "low-resolution", "int8"),
+                 ("candidate", shipped.input_size, 32, "low-resolution", "int8")]
+    assert sorted(_variant_specs(cache / "bench_models")) == sorted(expected)
+    assert "built 8 variants" in messages
+    for path in (cache / "bench_models").glob("*.tflite"):
+        metadata = read_metadata(path.read_bytes())
+        # The shipped model's contract, restated for the variant: the live loop's runner takes it unchanged.
+        assert (metadata.sketch_version, metadata.margin) == (shipped.sketch_version, shipped.margin)
+        np.testing.assert_allclose(metadata.neutral * shipped.input_size / metadata.input_size, shipped.neutral,
+                                   atol=0.01)
+    # Files are named by what they hold: a second run finds them all and builds nothing.
+    again = _module("benchmarks.generators", "--out", cache / "bench_models", "--like", DEFAULT_GENERATOR)
+    assert again.returncode == 0 and "built 0 variants" in again.stderr, again.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def sample_data_256(sample_video, tmp_path_factory):
+    """The sample clip prepared at the tiny generators' size (256 pixels), every 5th frame."""
+    out = tmp_path_factory.mktemp("sample_data") / "data"
+    assert main(["prepare", str(sample_video), "--out", str(out), "--every", "5"]) == 0
+    return out
+
+
+def _speed_quality(*args, cache=None):
+    """``python -m benchmarks.speed_quality ARGS``, with ``cache`` as the reenact cache when given."""
+    return _module("benchmarks.speed_quality", *args, environment={CACHE_ENV: str(cache)} if cache else None)
+
+
+@pytest.mark.slow
+def test_the_speed_quality_curve_times_evaluates_and_plots_each_model(bench_cache, tiny_generators,
+                                                                       sample_data_256, tmp_path):
+    cache, _ = bench_cache
+    out = tmp_path / "curve"
+    result = _speed_quality(tiny_generators["fp32"], tiny_generators["int8"], "--data", sample_data_256,
+                            "--label", "tiny fp32", "--label", "tiny int8", "--invokes", 3, "--out", out,
+                            cache=cache)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "speed_quality.json").read_text())
+    assert report["data"] == str(sample_data_256) and report["reference_ms"]["p50"] > 0
+    _assert_ordered(report["reference_ms"], ("p50", "p95"))
+    assert [point["label"] for point in report["points"]] == ["tiny fp32", "tiny int8"]
+    assert [point["model"] for point in report["points"]] == [str(tiny_generators[q]) for q in ("fp32", "int8")]
+    for point in report["points"]:
+        _assert_ordered(point["generator_ms"], ("p50", "p95"))
+        assert point["generator_ms"]["p50"] > 0
+        assert 0 < point["psnr"] < 40 and -1 <= point["ssim"] <= 1  # random weights: far from the real face
+        assert point["mouth_open_mae"] is None or point["mouth_open_mae"] >= 0
+        assert f"{point['label']} " in result.stdout
+    assert f"written to {out}" in result.stdout
+    image = cv2.imread(str(out / "speed_quality.png"))
     assert image is not None and image.shape[0] > 200 and image.shape[1] > 300
     # The 20x budget line is drawn in red: some pixels are strongly red.
     blue, green, red = (image[..., channel].astype(int) for channel in range(3))
     assert np.count_nonzero((red > 180) & (green < 100) & (blue < 100)) > 50
 
 
-def test_the_speed_quality_curve_refuses_a_missing_model(tmp_path, capsys):
-    from benchmarks.speed_quality import main as speed_quality
+def test_the_speed_quality_curve_refuses_a_missing_model(tmp_path):
+    result = _speed_quality(tmp_path / "none.tflite", "--data", tmp_path, "--out", tmp_path / "curve")
+    assert result.returncode == 2
+    assert "none.tflite not found" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "curve").exists()
 
-    assert speed_quality([str(tmp_path / "none.tflite"), "--data", str(tmp_path)]) == 2
-    assert "none.tflite not found" in capsys.readouterr().err
+
+def test_the_speed_quality_curve_wants_one_label_per_model(tiny_generators, tmp_path):
+    result = _speed_quality(tiny_generators["fp32"], tiny_generators["int8"], "--data", tmp_path,
+                            "--label", "only one", "--out", tmp_path / "curve")
+    assert result.returncode == 2
+    assert "got 1 --label for 2 models, expected one per model" in result.stderr
+    assert not (tmp_path / "curve").exists()

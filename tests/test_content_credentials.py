@@ -5,6 +5,7 @@ a temporary folder, or (for the live loop, which needs the landmarker in the rea
 ``REENACT_C2PA_CERT``/``REENACT_C2PA_KEY`` point at an identity made in one.
 """
 
+import shutil
 import stat
 
 import cv2
@@ -13,14 +14,19 @@ import pytest
 
 from models.errors import UserError
 from models.generator_contract import model_id
-from realtime import content_credentials as cc
-from realtime.content_credentials import (TRAINED_ALGORITHMIC_MEDIA, Provenance, describe, read_credentials,
-                                          sign_recording)
+from models.landmarker_asset import LANDMARKER_FILENAME, landmarker_path
+from provenance import content_credentials as cc
+from provenance.content_credentials import (
+    TRAINED_ALGORITHMIC_MEDIA,
+    Provenance,
+    describe,
+    read_credentials,
+    sign_recording,
+)
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.sinks import FileSink, SinkError
-from realtime.sources import open_source
-from tests.memory_source import ListSource
-from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
+from reenact.cli import main
+from tests.fakes import ListSource
 
 PROVENANCE = Provenance("tiny_int8.tflite", "0123abcd")
 
@@ -75,13 +81,22 @@ def test_file_sink_recording_carries_a_valid_ai_generated_manifest(cache, tmp_pa
     assert describe(summary)[0].startswith("content credentials: valid signature")
 
 
-def test_local_identity_is_made_once_with_a_private_key(cache):
+@pytest.fixture(scope="module")
+def verified_landmarker():
+    """The landmarker model in the real cache (module scope: found before ``cache`` moves the cache)."""
+    return landmarker_path()
+
+
+def test_local_identity_is_made_once_with_a_private_key(verified_landmarker, cache, capsys):
     folder = cc.ensure_local_identity()
     assert folder == cache / "c2pa"
     key = folder / cc.KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     before = key.read_bytes()
-    assert cc.main(["--init"]) == 0 and key.read_bytes() == before  # kept, not remade
+    # `reenact setup` makes the identity where there is none; it also installs the landmarker: no download.
+    shutil.copy(verified_landmarker, cache / LANDMARKER_FILENAME)
+    assert main(["setup"]) == 0 and key.read_bytes() == before  # kept, not remade
+    assert f"local signing identity in {folder}" in capsys.readouterr().out
 
 
 def test_a_changed_file_reads_as_invalid(cache, tmp_path):
@@ -162,7 +177,7 @@ def test_a_configured_certificate_is_used_and_checked(cache, tmp_path, monkeypat
     assert not cache.exists()  # the configured certificate was used, no local one made
 
 
-def test_live_loop_recording_names_its_model(tiny_generators, tmp_path, monkeypatch):
+def test_live_loop_recording_names_its_model(tiny_generators, sample_images, tmp_path, monkeypatch):
     identity = cc.ensure_local_identity(tmp_path / "identity")  # the landmarker needs the real cache
     monkeypatch.setenv(cc.CERT_ENV, str(identity / cc.CHAIN_FILE))
     monkeypatch.setenv(cc.KEY_ENV, str(identity / cc.KEY_FILE))
@@ -170,9 +185,7 @@ def test_live_loop_recording_names_its_model(tiny_generators, tmp_path, monkeypa
     path = tmp_path / "live.mp4"
     config = LiveConfig(source="sample", model_path=model, outputs=(str(path),),
                         pipeline=PipelineOptions(output_size=128))
-    with open_source("sample") as source:
-        images = [source.read().image for _ in range(6)]
-    summary = run_live(config, source=ListSource(images))
+    summary = run_live(config, source=ListSource(sample_images[:6]))
     assert summary["frames_out"] == 6
     credentials = read_credentials(path)
     assert credentials["valid"] and credentials["ai_generated"]

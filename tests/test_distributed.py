@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_train import TINY_FLAGS, write_synthetic_dataset
+import pytest
+
+from tests.fakes import TINY_TRAIN_FLAGS, write_synthetic_dataset
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 300
@@ -24,6 +26,7 @@ def free_ports(count: int) -> list[int]:
             each.close()
 
 
+@pytest.mark.slow
 def test_two_workers_train_the_same_weights_and_write_one_checkpoint(tmp_path):
     from training.checkpoints import load_generator, weights_fingerprint
 
@@ -31,7 +34,7 @@ def test_two_workers_train_the_same_weights_and_write_one_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     command = [sys.executable, "-m", "reenact.cli", "train", str(data_dir), "--out", str(run_dir),
-               "--steps", "3", "--save-every", "3", "--validate-every", "3", *TINY_FLAGS, "--batch", "4"]
+               "--steps", "3", "--save-every", "3", "--validate-every", "3", *TINY_TRAIN_FLAGS, "--batch", "4"]
     workers = []
     for index in range(2):
         environment = dict(os.environ, PYTHONPATH=str(REPOSITORY), CUDA_VISIBLE_DEVICES="",

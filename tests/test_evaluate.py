@@ -1,4 +1,9 @@
-"""Evaluation measures against hand-computed values, and ``evaluate_data`` end to end."""
+"""Evaluation measures against hand-computed values, and ``evaluate_data`` end to end.
+
+``evaluate_data`` runs on a data set made here from the built-in ``sample`` driver (2.5 s
+written as an mp4, prepared at 128 pixels); the shipped generator's acceptance figures
+are checked on the real GRID footage, where it is present.
+"""
 
 import json
 import math
@@ -7,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from models import expression
+from models import expression, metrics
+from models import face_topology as topology
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
-from training import metrics
 
 
 def _rotation(yaw, pitch, roll):
@@ -62,11 +67,11 @@ def test_landmark_nme_is_distance_over_inter_ocular():
 def test_brow_raise_hand_computed():
     points = _face_points()
     points[[159, 386], :2] = [(10, -10), (70, -10)]  # upper lids
-    points[list(expression.RIGHT_BROW_UPPER), :2] = [(2, -30), (6, -30), (10, -30), (14, -30), (18, -30)]
-    points[list(expression.LEFT_BROW_UPPER), :2] = [(78, -30), (74, -30), (70, -30), (66, -30), (62, -30)]
+    points[list(topology.RIGHT_BROW_UPPER), :2] = [(2, -30), (6, -30), (10, -30), (14, -30), (18, -30)]
+    points[list(topology.LEFT_BROW_UPPER), :2] = [(78, -30), (74, -30), (70, -30), (66, -30), (62, -30)]
     assert expression.brow_raise(points) == pytest.approx(20 / 60)
     assert expression.brow_raise(points * 2) == pytest.approx(20 / 60)  # scale-free
-    points[list(expression.RIGHT_BROW_UPPER) + list(expression.LEFT_BROW_UPPER), 1] -= 6  # raised 6 px
+    points[list(topology.RIGHT_BROW_UPPER) + list(topology.LEFT_BROW_UPPER), 1] -= 6  # raised 6 px
     assert expression.brow_raise(points) == pytest.approx(26 / 60)
 
 
@@ -89,12 +94,12 @@ SIZE = 128
 
 
 @pytest.fixture(scope="module")
-def small_data(tmp_path_factory, request):
+def small_data(sample_video, tmp_path_factory):
+    """The sample clip (a real-looking face, mouth shut, wide open, half open) prepared at 128 pixels."""
     from training.prepare import PrepareOptions, prepare_data
 
-    shared_data = request.getfixturevalue("shared_data")
     out = tmp_path_factory.mktemp("data")
-    prepare_data([shared_data / "target" / "grid_s2_pwij3p.mpg"], out, PrepareOptions(size=SIZE, every=5))
+    prepare_data([sample_video], out, PrepareOptions(size=SIZE, every=5))
     return out
 
 
@@ -130,7 +135,7 @@ def tiny_models(small_data, tmp_path_factory):
 
 @pytest.mark.parametrize("quantization", ["fp32", "int8"])
 def test_evaluate_data_writes_measures_in_range(tiny_models, small_data, tmp_path, quantization):
-    from training.evaluate import evaluate_data
+    from evaluation.data import evaluate_data
 
     json_out, grid_out = tmp_path / "eval.json", tmp_path / "grid.png"
     result = evaluate_data(tiny_models[quantization], small_data, json_out, grid_out)
@@ -153,7 +158,7 @@ def test_evaluate_data_on_a_generator_that_always_draws_one_real_face(small_data
     """Exercises the found-face path: landmarks, mouth opening, and a perfect frame."""
     import keras
 
-    from training.evaluate import evaluate_data, load_examples
+    from evaluation.data import evaluate_data, load_examples
 
     validation = load_examples(small_data, json.loads((small_data / "manifest.json").read_text()), "val")
     face = validation[0].crop.astype(np.float32) / 127.5 - 1
@@ -177,7 +182,7 @@ def test_evaluate_data_on_a_generator_that_always_draws_one_real_face(small_data
 
 
 def test_evaluate_data_errors_name_the_problem(tiny_models, small_data, tmp_path):
-    from training.evaluate import evaluate_data
+    from evaluation.data import evaluate_data
 
     with pytest.raises(UserError, match="no such file"):
         evaluate_data(tmp_path / "absent.tflite", small_data, tmp_path / "eval.json")
@@ -188,10 +193,12 @@ def test_evaluate_data_errors_name_the_problem(tiny_models, small_data, tmp_path
         evaluate_data(tiny_models["fp32"], tmp_path / "empty", tmp_path / "eval.json")
 
 
-@pytest.mark.skipif(not DEFAULT_GENERATOR.is_file(), reason="the shipped generator is missing")
+@pytest.mark.skipif(not DEFAULT_GENERATOR.is_file(),
+                    reason=f"the shipped generator {DEFAULT_GENERATOR} is missing: restore it from the repository "
+                           "(git checkout -- models/default_generator.tflite)")
 def test_the_shipped_generator_on_the_grid_validation_split(shared_data, tmp_path):
     """The training issue's acceptance figures, on a fresh prepare of the GRID clips."""
-    from training.evaluate import evaluate_data
+    from evaluation.data import evaluate_data
     from training.prepare import PrepareOptions, prepare_data
 
     data = tmp_path / "grid"

@@ -4,7 +4,8 @@ import pytest
 from realtime import kernels
 
 
-@pytest.mark.parametrize("dtype,scale,zero_point", [(np.float32, 1.0, 0), (np.int8, 2 / 255, -1), (np.uint8, 2 / 255, 127)])
+@pytest.mark.parametrize("dtype,scale,zero_point",
+                         [(np.float32, 1.0, 0), (np.int8, 2 / 255, -1), (np.uint8, 2 / 255, 127)])
 def test_sketch_to_input_equals_twin(dtype, scale, zero_point):
     sketch = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
     lut = kernels.input_lut(dtype, scale, zero_point)

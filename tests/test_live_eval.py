@@ -5,10 +5,9 @@ import math
 
 import pytest
 
+from evaluation.driver import evaluate_driver
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
-from realtime.expression_eval import evaluate_driver
-from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
 
 REQUIRED = {"frames", "detect_rate", "mouth_open_corr", "eye_open_corr", "shape_drift"}
 
@@ -36,7 +35,9 @@ def test_a_clip_too_short_to_calibrate_on_is_a_user_error(shared_data, tiny_gene
                         calibrate_frames=500)
 
 
-@pytest.mark.skipif(not DEFAULT_GENERATOR.is_file(), reason="the shipped generator has not landed yet")
+@pytest.mark.skipif(not DEFAULT_GENERATOR.is_file(),
+                    reason=f"the shipped generator {DEFAULT_GENERATOR} is missing: restore it from the repository "
+                           "(git checkout -- models/default_generator.tflite)")
 def test_the_shipped_generator_follows_the_driver(shared_data, tmp_path):
     report = evaluate_driver(shared_data / "drivers" / "expressions_7s.mp4", DEFAULT_GENERATOR,
                              tmp_path / "eval.json")

@@ -17,76 +17,27 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pyvirtualcam
 import pytest
+import pyvirtualcam
 
-from benchmarks.live_run import RecordingStats
+from media.sources import SourceError, open_source
 from models.generator_contract import read_metadata, write_metadata
+from provenance.label import label_present
+from provenance.watermark import Payload, Watermarker
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-from realtime.label import label_present
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.postprocess import frame_shape
-from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, Sink, SinkError, VirtualCameraSink, WindowSink
-from realtime.sources import Frame, FrameSource, SourceError, open_source
-from realtime.watermark import Payload, Watermarker
-from tests.memory_source import ListSource
-from tests.tiny_generator import tiny_generators  # noqa: F401 - a fixture
+from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, SinkError, VirtualCameraSink, WindowSink
+from realtime.stats import RecordingStats
+from tests.fakes import CameraLikeSource, ListSource, RecordingSink
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 OUTPUT_SIZE = 256  # output frames in these tests: big enough to read, small enough to be quick
 MEMORY_BACKEND = "reenact-test-memory"
 
 
-# ------------------------------------------------------------------ test doubles: sources and sinks
-
-
-class CameraLikeSource(FrameSource):
-    """A fake webcam: delivers images in real time at ``fps``, then stops delivering.
-
-    ``gaps`` maps a frame index to a number of failed reads before it (a brief dropout);
-    ``on_end`` is called when the images run out (else the camera simply goes silent).
-    """
-
-    is_live = True
-
-    def __init__(self, images, fps=30.0, gaps=None, on_end=None):
-        self.images, self.fps, self.name = list(images), fps, "fake camera"
-        self.gaps, self.on_end = dict(gaps or {}), on_end
-        self._index, self._start = 0, None
-
-    def read(self):
-        if self._start is None:
-            self._start = time.perf_counter()
-        if self.gaps.get(self._index, 0) > 0:
-            self.gaps[self._index] -= 1
-            return None
-        if self._index >= len(self.images):
-            if self.on_end is not None:
-                self.on_end()
-            return None
-        delay = self._start + self._index / self.fps - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)  # a camera's read blocks until its next frame
-        now = time.perf_counter()
-        frame = Frame(self._index, (now - self._start) * 1000.0, now, self.images[self._index])
-        self._index += 1
-        return frame
-
-
-class RecordingSink(Sink):
-    """Keeps a copy of every frame; sleeps ``delay_s`` per frame to play a slow stage."""
-
-    def __init__(self, delay_s=0.0):
-        self.name, self.delay_s, self.frames = "recorder", delay_s, []
-
-    def open(self, width, height, fps):
-        pass
-
-    def send(self, frame):
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        self.frames.append(frame.copy())
+# ------------------------------------------------------------------ test doubles: a virtual camera backend
 
 
 class MemoryCameraBackend:
@@ -119,13 +70,6 @@ def memory_camera_backend():
     yield MemoryCameraBackend
     # pyvirtualcam has no unregister; left in, the backend would be "any available" camera.
     pyvirtualcam.camera.BACKENDS.pop(MEMORY_BACKEND, None)
-
-
-@pytest.fixture(scope="module")
-def sample_images():
-    """The first 24 frames of the built-in ``sample`` driver."""
-    with open_source("sample") as source:
-        return [source.read().image for _ in range(24)]
 
 
 def _config(model, **pipeline):
@@ -228,9 +172,10 @@ def test_without_a_face_the_last_face_stays_dimmed_and_labelled(sample_images, t
     assert frames[13][face_rows].mean() > 2 * frames[12][face_rows].mean()  # the face is back, bright
 
 
+@pytest.mark.timing
 def test_a_slow_stage_makes_a_camera_drop_frames_while_latency_stays_bounded(sample_images, tiny_generators):
     controls = Controls("target")
-    camera = CameraLikeSource(sample_images * 2, fps=30.0, on_end=controls.stop.set)  # 48 frames, 1.6 s
+    camera = CameraLikeSource(sample_images[:24] * 2, fps=30.0, on_end=controls.stop.set)  # 48 frames, 1.6 s
     slow = RecordingSink(delay_s=0.1)
     summary = run_live(_config(tiny_generators["int8"]), sinks=[slow], source=camera, controls=controls)
     assert summary["frames_in"] == 48
@@ -241,6 +186,7 @@ def test_a_slow_stage_makes_a_camera_drop_frames_while_latency_stays_bounded(sam
     assert summary["latency_ms"]["p95"] < 600
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("overlap", [False, True])
 def test_overlap_decides_whether_landmarks_run_during_the_generator(sample_images, tiny_generators, overlap,
                                                                      monkeypatch):
@@ -253,7 +199,7 @@ def test_overlap_decides_whether_landmarks_run_during_the_generator(sample_image
 
     monkeypatch.setattr(GeneratorRunner, "generate", slow_generate)
     controls = Controls("target")
-    camera = CameraLikeSource(sample_images * 3, fps=60.0, on_end=controls.stop.set)  # 1.2 s
+    camera = CameraLikeSource(sample_images[:24] * 3, fps=60.0, on_end=controls.stop.set)  # 1.2 s
     stats = RecordingStats()  # keeps when each stage ended, and how long it took
     run_live(_config(tiny_generators["int8"], overlap=overlap), sinks=[RecordingSink(delay_s=0.03)],
              source=camera, controls=controls, stats=stats)
@@ -304,6 +250,7 @@ def _default_interrupt():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("signal_number", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_finish_the_file_properly(tiny_generators, tmp_path, signal_number):
     out, stats_path = tmp_path / "out.mp4", tmp_path / "stats.json"
@@ -377,7 +324,9 @@ def test_a_bad_model_is_refused_before_any_camera_opens(tiny_generators, tmp_pat
     assert not (tmp_path / "out.mp4").exists()
 
 
-@pytest.mark.skipif(bool(glob.glob("/dev/video*")), reason="a video device exists here")
+@pytest.mark.skipif(bool(glob.glob("/dev/video*")),
+                    reason="needs a machine without /dev/video* devices (it checks the message for a missing "
+                           "virtual camera); this one has a video device")
 def test_cli_without_a_virtual_camera_device_says_so_once_and_writes_the_file(sample_images, tiny_generators,
                                                                             tmp_path):
     folder = tmp_path / "frames"
@@ -421,7 +370,7 @@ def virtual_display():
     import shutil
 
     if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (apt-get install -y xvfb)")
+        pytest.skip("needs Xvfb for a throwaway X display, which is not installed: apt-get install -y xvfb")
     read_end, write_end = os.pipe()
     server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
                               pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -430,7 +379,7 @@ def virtual_display():
         number = display_number.readline().strip()
     try:
         if not number:
-            pytest.skip("Xvfb did not start")
+            pytest.skip("needs a throwaway X display, and Xvfb did not start one: run `Xvfb -displayfd 1` to see why")
         yield f":{number}"
     finally:
         server.terminate()

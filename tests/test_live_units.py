@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 
 from models import face_topology as topology
+from provenance.label import burn_label, label_present, write_note
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread, LatestFrameMailbox
-from realtime.label import burn_label, label_present, write_note
 from realtime.postprocess import LAYOUTS, compose, frame_shape, next_layout
 from realtime.retarget import Retargeter, RetargetOptions
-from realtime.sinks import VIRTUALCAM_SETUP, Controls, Sink, SinkError, SinkSet, VirtualCameraSink, WindowSink
+from realtime.sinks import VIRTUALCAM_SETUP, Controls, SinkError, SinkSet, VirtualCameraSink, WindowSink
 from realtime.stats import RunStats
+from tests.fakes import RecordingSink, SteppedCamera, write_video
 
 # ------------------------------------------------------------------ hand-offs
 
@@ -51,37 +52,12 @@ def test_bounded_handoff_put_gives_up_when_stopped():
     assert handoff.get(timeout=0.1) == "first"
 
 
-class _SteppedCamera:
-    """A live source that delivers frame n only once the test releases it (no timing races)."""
-
-    is_live = True
-    name = "stepped camera"
-    fps = 1.0  # one period is a generous second, so a loaded machine cannot blur the test
-
-    def __init__(self):
-        self.release = threading.Semaphore(0)
-        self._index = 0
-
-    def read(self):
-        import time
-
-        from realtime.sources import Frame
-
-        while not self.release.acquire(timeout=0.05):
-            pass
-        frame = Frame(self._index, 0.0, time.perf_counter(), np.zeros((4, 4, 3), np.uint8))
-        self._index += 1
-        return frame
-
-    def close(self):
-        pass
-
-
+@pytest.mark.timing
 @pytest.mark.parametrize("stale_after", [0.5, None])
 def test_a_stale_camera_frame_is_swapped_for_the_next_one(stale_after):
     import time
 
-    camera, stats = _SteppedCamera(), RunStats()
+    camera, stats = SteppedCamera(), RunStats()
     capture = CaptureThread(camera, stats, CaptureOptions(stale_after=stale_after)).start()
     try:
         camera.release.release()
@@ -129,11 +105,9 @@ def _driver_like_frames(count, shape):
 
 @pytest.mark.parametrize("shape", [(512, 512), (512, 1024), (96, 96)])
 def test_label_survives_lossy_encoding_and_is_not_seen_where_absent(tmp_path, shape):
-    path = tmp_path / "label.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (shape[1], shape[0]))
-    for index, frame in enumerate(_driver_like_frames(8, shape)):
-        writer.write(burn_label(frame) if index % 2 == 0 else frame)
-    writer.release()
+    frames = [burn_label(frame) if index % 2 == 0 else frame
+              for index, frame in enumerate(_driver_like_frames(8, shape))]
+    path = write_video(tmp_path / "label.mp4", frames)
     capture, seen = cv2.VideoCapture(str(path)), []
     while (decoded := capture.read())[0]:
         seen.append(label_present(decoded[1]))
@@ -165,9 +139,9 @@ def test_layouts_have_their_size_and_fit_the_run_canvas(layout):
 @pytest.fixture(scope="module")
 def aligned_faces(shared_data):
     """Aligned landmarks: the expressions driver (first 150 frames) and the GRID target's neutral."""
+    from media.sources import open_source
     from models.alignment import Alignment
     from models.landmarker import FaceLandmarker, LandmarkerOptions
-    from realtime.sources import open_source
 
     def aligned(spec, count):
         points = []
@@ -256,24 +230,6 @@ def test_head_motion_puts_the_driver_shift_roll_and_scale_back_clamped():
 # ------------------------------------------------------------------ sinks
 
 
-class RecordingSink(Sink):
-    """Keeps what it is sent; fails on frame ``fail_at`` (0-based) when given."""
-
-    def __init__(self, name="recorder", fail_at=None):
-        self.name, self.fail_at, self.frames, self.closed = name, fail_at, [], False
-
-    def open(self, width, height, fps):
-        self.size = (width, height)
-
-    def send(self, frame):
-        if self.fail_at is not None and len(self.frames) == self.fail_at:
-            raise OSError("device went away")
-        self.frames.append(frame.copy())
-
-    def close(self):
-        self.closed = True
-
-
 def test_a_sink_failing_mid_run_is_reported_once_and_the_others_go_on():
     reports = []
     failing, healthy = RecordingSink("flaky", fail_at=2), RecordingSink("healthy")
@@ -294,7 +250,9 @@ def test_when_every_sink_has_failed_the_run_ends_with_a_sink_error():
         sinks.send(np.zeros((32, 32, 3), np.uint8))
 
 
-@pytest.mark.skipif(bool(glob.glob("/dev/video*")), reason="a video device exists here")
+@pytest.mark.skipif(bool(glob.glob("/dev/video*")),
+                    reason="needs a machine without /dev/video* devices (it checks the message for a missing "
+                           "virtual camera); this one has a video device")
 def test_a_virtual_camera_without_a_device_says_how_to_set_one_up():
     reports, healthy = [], RecordingSink()
     sinks = SinkSet([VirtualCameraSink(), healthy], fps=30, report=reports.append)
@@ -330,11 +288,11 @@ def test_window_keys_drive_the_loop(tmp_path):
 
 
 def test_the_default_camera_skips_virtual_cameras(tmp_path, monkeypatch):
-    from realtime import live_command
+    from media import sources
 
-    monkeypatch.setattr(live_command.platform, "system", lambda: "Linux")
-    assert live_command.default_camera(tmp_path) is None
+    monkeypatch.setattr(sources.platform, "system", lambda: "Linux")
+    assert sources.default_camera(tmp_path) is None
     for node, name in (("video0", "reenact"), ("video10", "Integrated Camera"), ("video2", "HD Webcam C270")):
         (tmp_path / node).mkdir()
         (tmp_path / node / "name").write_text(name + "\n")
-    assert live_command.default_camera(tmp_path) == "2"
+    assert sources.default_camera(tmp_path) == "2"

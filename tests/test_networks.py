@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+keras = pytest.importorskip("keras", reason="needs Keras, from the training extra: pip install -e '.[train]'")
 
 from models.networks import build_discriminator, build_generator, default_depth  # noqa: E402
 

@@ -1,4 +1,9 @@
-"""``reenact prepare`` on real footage: files, split, reruns and the errors a user meets."""
+"""``reenact prepare``: files, split, reruns and the errors a user meets.
+
+The data is made here: a 2.5 s clip of the built-in ``sample`` driver (a real-looking
+face that opens its mouth wide, then half) written as an mp4, 75 frames of which every
+5th is kept. One test prepares the real GRID footage, where it is present.
+"""
 
 import json
 import os
@@ -11,16 +16,17 @@ import pytest
 from models.errors import UserError
 from models.sketch import SKETCH_VERSION, render_sketch
 from reenact import cli
+from tests.fakes import write_video
 from training.prepare import PrepareOptions, assign_splits, prepare_data
 
-CLIP = "target/grid_s2_pwij3p.mpg"  # 75 frames; every 5th gives 15
+GRID_CLIP = "target/grid_s2_pwij3p.mpg"  # 75 frames, like the sample video; every 5th gives 15
+OPTIONS = PrepareOptions(size=128, every=5, credit="sample test")
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, request):
-    shared_data = request.getfixturevalue("shared_data")
+def prepared(sample_video, tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
-    report = prepare_data([shared_data / CLIP], out, PrepareOptions(size=128, every=5, credit="GRID test"))
+    report = prepare_data([sample_video], out, OPTIONS)
     return out, report
 
 
@@ -28,7 +34,7 @@ def test_prepare_writes_frames_manifest_and_profile(prepared):
     out, report = prepared
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["sketch_version"] == SKETCH_VERSION
-    assert (manifest["size"], manifest["margin"], manifest["credit"]) == (128, 0.15, "GRID test")
+    assert (manifest["size"], manifest["margin"], manifest["credit"]) == (128, 0.15, "sample test")
     (source,) = manifest["sources"]
     assert (source["frames_total"], source["frames_with_face"], source["frames_skipped"]) == (15, 15, 0)
     assert [frame["frame_index"] for frame in manifest["frames"]] == list(range(0, 75, 5))
@@ -56,7 +62,9 @@ def test_prepare_writes_frames_manifest_and_profile(prepared):
     for low, high in profile["expression_ranges"].values():
         assert low <= high
     low, high = profile["expression_ranges"]["mouth_open"]
-    assert 0.0 <= low < 0.1 and high < 1.0  # a calm speaker: the mouth is nearly shut at rest
+    assert 0.0 <= low < 0.1 < high < 1.0  # shut at rest, opened wide within the training frames
+    assert report.split_counts == {"train": 11, "gap": 1, "val": 3}
+    assert "prepared 15 of 15 frames (0 skipped without a face): 11 train, 3 val, 1 gap" in report.summary()
 
 
 def test_split_is_last_block_with_gap(prepared):
@@ -86,13 +94,13 @@ def test_assign_splits_gap_counts_source_frames():
     assert assign_splits([0, 5, 10, 15, 20], 0.2, 5) == ["train", "train", "train", "gap", "val"]
 
 
-def test_rerun_reuses_frames_and_redoes_a_damaged_one(prepared, shared_data):
+def test_rerun_reuses_frames_and_redoes_a_damaged_one(prepared, sample_video):
     out, _ = prepared
     manifest_before = (out / "manifest.json").read_text()
     damaged = out / "frames" / json.loads(manifest_before)["frames"][4]["id"]
     damaged = damaged.with_suffix(".npz")
     damaged.write_bytes(b"not an npz")
-    report = prepare_data([shared_data / CLIP], out, PrepareOptions(size=128, every=5, credit="GRID test"))
+    report = prepare_data([sample_video], out, OPTIONS)
     assert report.sources[0].frames_reused == 14
     assert report.sources[0].frames_with_face == 15
     assert (out / "manifest.json").read_text() == manifest_before
@@ -100,20 +108,16 @@ def test_rerun_reuses_frames_and_redoes_a_damaged_one(prepared, shared_data):
         assert data["crop"].shape == (128, 128, 3)
 
 
-def test_rerun_with_other_settings_is_refused(prepared, shared_data):
+def test_rerun_with_other_settings_is_refused(prepared, sample_video):
     out, _ = prepared
     with pytest.raises(UserError, match="size 128"):
-        prepare_data([shared_data / CLIP], out, PrepareOptions(size=64, every=5))
+        prepare_data([sample_video], out, PrepareOptions(size=64, every=5))
 
 
 def _noise_video(path, frames=6, size=96):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (size, size))
-    assert writer.isOpened(), "OpenCV could not open an mp4 writer"
     generator = np.random.default_rng(0)
-    for _ in range(frames):
-        writer.write(generator.integers(0, 256, (size, size, 3), dtype=np.uint8))
-    writer.release()
-    return path
+    return write_video(path, [generator.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(frames)],
+                       fps=25)
 
 
 def test_video_without_a_face_is_a_clear_error(tmp_path):
@@ -122,9 +126,9 @@ def test_video_without_a_face_is_a_clear_error(tmp_path):
         prepare_data([video], tmp_path / "data", PrepareOptions(size=64))
 
 
-def test_faceless_video_beside_a_real_one_is_counted_as_skipped(tmp_path, shared_data):
+def test_faceless_video_beside_a_real_one_is_counted_as_skipped(tmp_path, sample_video):
     video = _noise_video(tmp_path / "noise.mp4", frames=30)
-    report = prepare_data([video, shared_data / CLIP], tmp_path / "data", PrepareOptions(size=64, every=15))
+    report = prepare_data([video, sample_video], tmp_path / "data", PrepareOptions(size=64, every=15))
     noise, clip = report.sources
     assert (noise.frames_total, noise.frames_with_face, noise.frames_skipped) == (2, 0, 2)
     assert (clip.frames_total, clip.frames_with_face) == (5, 5)
@@ -150,3 +154,26 @@ def test_missing_input_and_bad_options_are_errors(tmp_path):
         prepare_data([tmp_path / "absent.mp4"], tmp_path / "data")
     with pytest.raises(UserError, match="--every 0"):
         PrepareOptions(every=0)
+
+
+def test_the_command_prepares_a_folder_of_images(sample_images, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, image in enumerate(sample_images[:10]):
+        cv2.imwrite(str(folder / f"{index:03d}.png"), image)
+    assert cli.main(["prepare", str(folder), "--out", str(tmp_path / "data"), "--size", "64", "--gap", "0"]) == 0
+    assert "prepared 10 of 10 frames (0 skipped without a face): 8 train, 2 val, 0 gap" in capsys.readouterr().out
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    (source,) = manifest["sources"]
+    assert (source["frames_total"], source["frames_with_face"]) == (10, 10) and manifest["gap_frames"] == 0
+    assert [frame["split"] for frame in manifest["frames"]] == ["train"] * 8 + ["val"] * 2
+
+
+def test_prepare_on_the_real_grid_clip(shared_data, tmp_path):
+    """A GRID speaker: a face in every sampled frame, and a calm mouth."""
+    report = prepare_data([shared_data / GRID_CLIP], tmp_path / "grid", PrepareOptions(size=128, every=5))
+    (source,) = report.sources
+    assert (source.frames_total, source.frames_with_face, source.frames_skipped) == (15, 15, 0)
+    profile = json.loads((tmp_path / "grid" / "target_profile.json").read_text())
+    low, high = profile["expression_ranges"]["mouth_open"]
+    assert 0.0 <= low < 0.1 and high < 1.0  # a calm speaker: the mouth is nearly shut at rest

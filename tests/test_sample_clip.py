@@ -7,10 +7,10 @@ frames, and its measures must follow what ``expression(i)`` says each frame show
 import numpy as np
 import pytest
 
-import realtime.sample_clip as sample_clip
+import media.sample_clip as sample_clip
+from media.sample_clip import SAMPLE_FPS, SAMPLE_FRAMES, SampleClip
 from models.face_topology import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, eye_opening, mouth_opening
 from models.landmarker import FaceLandmarker
-from realtime.sample_clip import SAMPLE_FPS, SAMPLE_FRAMES, SampleClip
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_landmark_cache_is_written_atomically_and_a_corrupt_one_replaced(tmp_pat
     np.testing.assert_array_equal(np.load(cached, allow_pickle=False), points)
     assert sorted(path.name for path in tmp_path.iterdir()) == [cached.name]  # no temporary left
 
-    def no_mediapipe(image):
-        raise AssertionError("the cached landmarks should have been used")
-
-    monkeypatch.setattr(sample_clip, "_detect_landmarks", no_mediapipe)
-    np.testing.assert_array_equal(sample_clip.portrait_landmarks(), points)
+    # A valid cache file is used as it is, not recomputed: landmarks MediaPipe would never
+    # find (the face moved by a quarter pixel) come back unchanged.
+    moved = (points + np.float32(0.25)).astype(np.float32)
+    np.save(cached, moved, allow_pickle=False)
+    np.testing.assert_array_equal(sample_clip.portrait_landmarks(), moved)

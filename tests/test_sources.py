@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from realtime.sources import SourceError, open_source
+from media.sources import SourceError, open_source
 
 
 def test_video_file_decodes_every_frame(shared_data):

@@ -1,65 +1,25 @@
 """Training: the train verb end to end on tiny synthetic data sets (real TensorFlow)."""
 
-import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from models.sketch import SKETCH_VERSION, render_sketch
+from models.errors import UserError
+from models.sketch import mirror_permutation, render_sketch
+from reenact.cli import main
+from tests.fakes import TINY_TRAIN_FLAGS, random_landmarks, write_synthetic_dataset
+from training.config import TrainConfig
+from training.dataset import load_split, read_manifest, sample_schedule, training_dataset
 
 SIZE = 64
-
-
-def random_landmarks(generator: np.random.Generator, size: int) -> np.ndarray:
-    """478 points scattered over the crop's centre, with a plausible depth column."""
-    points = generator.uniform(0.2 * size, 0.8 * size, (478, 3)).astype(np.float32)
-    points[:, 2] = generator.normal(0.0, 2.0, 478)
-    return points
-
-
-def write_synthetic_dataset(folder: Path, train_frames: int = 6, val_frames: int = 2, size: int = SIZE,
-                            seed: int = 0) -> Path:
-    """A prepared data set in `reenact prepare`'s format: random photos, drawn sketches."""
-    generator = np.random.default_rng(seed)
-    (folder / "frames").mkdir(parents=True)
-    frames = []
-    for index in range(train_frames + val_frames):
-        landmarks = random_landmarks(generator, size)
-        frame_id = f"synthetic_{index:04d}"
-        crop = generator.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        np.savez(folder / "frames" / f"{frame_id}.npz", crop=crop, sketch=render_sketch(landmarks, size),
-                 landmarks=landmarks)
-        frames.append({"id": frame_id, "source": "synthetic", "frame_index": index,
-                       "split": "train" if index < train_frames else "val"})
-    manifest = {"sketch_version": SKETCH_VERSION, "size": size, "margin": 0.15, "credit": "synthetic",
-                "sources": [{"path": "synthetic"}], "frames": frames}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    profile = {"neutral_landmarks": random_landmarks(generator, size).tolist(),
-               "expression_ranges": {"mouth_open": [0.0, 0.1]}}
-    (folder / "target_profile.json").write_text(json.dumps(profile))
-    return folder
-
-
-# ----------------------------------------------------------------------------- fixtures
-
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-
-from models.errors import UserError  # noqa: E402
-from models.sketch import mirror_permutation  # noqa: E402
-from reenact.cli import main  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
-from training.dataset import load_split, read_manifest, sample_schedule, training_dataset  # noqa: E402
-
 REPOSITORY = Path(__file__).resolve().parents[1]
-# A network small enough that a step takes milliseconds: the loop, not the model, is tested.
-TINY_FLAGS = ["--width", "4", "--discriminator-width", "4", "--batch", "2", "--log-every", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +31,7 @@ def data_dir(tmp_path_factory) -> Path:
 def tiny_run(data_dir, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     code = main(["train", str(data_dir), "--out", str(run_dir), "--steps", "4", "--save-every", "2",
-                 "--validate-every", "2", *TINY_FLAGS])
+                 "--validate-every", "2", *TINY_TRAIN_FLAGS])
     assert code == 0
     return run_dir
 
@@ -174,6 +134,7 @@ def replace_seed(config: TrainConfig) -> TrainConfig:
     return replace(config, seed=config.seed + 1)
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
     from training.train import train
 
@@ -190,12 +151,13 @@ def test_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
                         checkpoint_state(tmp_path / "parts", config), tolerance=1e-5)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_resume_goes_on(data_dir, tmp_path):
     from training.checkpoints import load_generator, weights_fingerprint
 
     run_dir = tmp_path / "killed"
     command = [sys.executable, "-m", "reenact.cli", "train", str(data_dir), "--out", str(run_dir),
-               "--steps", "100000", "--save-every", "100000", "--validate-every", "100000", *TINY_FLAGS]
+               "--steps", "100000", "--save-every", "100000", "--validate-every", "100000", *TINY_TRAIN_FLAGS]
     environment = dict(os.environ, PYTHONPATH=str(REPOSITORY))
     process = subprocess.Popen(command, cwd=REPOSITORY, env=environment, stderr=subprocess.PIPE, text=True)
     lines = []
@@ -223,8 +185,8 @@ def test_sigterm_saves_a_checkpoint_and_resume_goes_on(data_dir, tmp_path):
 
 def test_recalibrated_batch_norm_makes_inference_match_training_without_dropout():
     from models.networks import build_generator
-    from training.dataset import FrameArrays
     from training.checkpoints import recalibrate_batch_norm
+    from training.dataset import FrameArrays
 
     generator = build_generator(size=SIZE, width=4, depth=3, dropout=0.5)
     sketches = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)

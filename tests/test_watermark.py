@@ -13,35 +13,18 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.watermark import ATTACKS, pipeline_frames
+from media.sources import open_source
 from models.default_model import DEFAULT_GENERATOR
 from models.generator_contract import model_id
-from realtime import watermark
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
-from realtime.sinks import FileSink, Sink
-from realtime.sources import open_source
-from realtime.watermark import Payload, Watermarker
+from provenance import watermark
+from provenance.attacks import ATTACKS
+from provenance.watermark import Payload, Watermarker
+from realtime.pipeline import LiveConfig, PipelineOptions, render_frames, run_live
+from realtime.sinks import FileSink
 from reenact.cli import main
-from tests.memory_source import ListSource
+from tests.fakes import ListSource, RecordingSink, write_video
 
 SHIPPED_ID = model_id(DEFAULT_GENERATOR.read_bytes())
-
-
-class RecordingSink(Sink):
-    def __init__(self):
-        self.name, self.frames = "recorder", []
-
-    def open(self, width, height, fps):
-        pass
-
-    def send(self, frame):
-        self.frames.append(frame.copy())
-
-
-@pytest.fixture(scope="module")
-def sample_images():
-    with open_source("sample") as source:
-        return [source.read().image for _ in range(36)]
 
 
 def _live(images, layout, output_size, tmp_path=None):
@@ -100,7 +83,7 @@ def test_single_hypothesis_scores_of_unmarked_frames_are_standard_normal(shared_
     """Every shift's score on real footage: mean 0, variance 1, no heavy tail (the null the threshold assumes)."""
     capture, scores = cv2.VideoCapture(str(shared_data / "drivers" / "expressions_7s.mp4")), []
     while (result := capture.read())[0] and len(scores) < 40:
-        scores.append(watermark._sync_scores(watermark._whitened_band(watermark.luma(result[1]))).ravel())
+        scores.append(watermark.sync_scores(watermark.whitened_band(watermark.luma(result[1]))).ravel())
     capture.release()
     scores = np.concatenate(scores)
     assert abs(scores.mean()) < 0.05 and 0.9 < scores.std() < 1.1
@@ -116,7 +99,7 @@ def test_every_frame_of_the_live_loop_is_marked_with_the_model_and_invisibly(liv
     detections = [watermark.detect(frame) for frame in frames]
     assert all(d.detected for d in detections)
     assert {d.payload for d in detections} == {Payload.for_model(SHIPPED_ID)}
-    unmarked, payload = pipeline_frames(12, 256)  # the same stages, stopped before the mark
+    unmarked, payload = render_frames(12, 256)  # the same stages, stopped before the mark
     marker = Watermarker(payload)
     assert min(watermark.psnr(marker.embed(frame.copy()), frame) for frame in unmarked) >= 40.0
 
@@ -153,6 +136,7 @@ def _every_frame(path: Path):
     capture.release()
 
 
+@pytest.mark.slow
 def test_no_frame_of_the_real_footage_or_the_sample_is_flagged(shared_data):
     clips = sorted(shared_data.rglob("*.mp4")) + sorted(shared_data.rglob("*.mpg"))
     assert clips
@@ -201,11 +185,7 @@ def test_verify_reads_a_marked_still_after_jpeg(live_frames, tmp_path):
 
 
 def test_verify_says_not_detected_on_an_unmarked_file(sample_images, tmp_path, capsys):
-    video = tmp_path / "plain.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, sample_images[0].shape[1::-1])
-    for image in sample_images[:20]:
-        writer.write(image)
-    writer.release()
+    video = write_video(tmp_path / "plain.mp4", sample_images[:20])
     assert main(["verify", str(video), "--json", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert not report["detected"] and report["frames"] == 20 and report["frames_marked"] == 0

@@ -38,8 +38,9 @@ def restore(checkpoint, path: str, run_dir: Path) -> None:
         checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (tf.errors.OpError, ValueError, AssertionError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        index = Path(path).parent / "checkpoint"
         raise UserError(f"run {run_dir}: checkpoint {Path(path).name} is unreadable or does not match "
-                        f"config.json ({first_line[:200]}); name an earlier ckpt-N in {Path(path).parent / 'checkpoint'} "
+                        f"config.json ({first_line[:200]}); name an earlier ckpt-N in {index} "
                         "to fall back to it, or train a new run") from None
 
 
@@ -106,8 +107,8 @@ def recalibrate_batch_norm(generator, frames: FrameArrays, batch: int, seed: int
 
     Training normalises with batch statistics taken with dropout on; inference turns dropout
     off, so the moving averages (collected with dropout, lagging behind the weights) do not
-    fit it. Measured at step 250 of the default run: 11.8 dB validation PSNR in inference
-    mode, 29.9 dB after this recalibration. Batches of the training size, without dropout,
+    fit it, and inference-mode faces come out washed out until they are re-estimated.
+    Batches of the training size, without dropout,
     averaged with equal weights ("precise batch norm"); a fixed shuffle keeps every worker
     identical. Training mode never reads the moving statistics, so this changes nothing else.
     """

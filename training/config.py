@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from models.errors import UserError
+from models.generator_recipe import SHIPPED, SHIPPED_DISCRIMINATOR_WIDTH, UPSAMPLE_MODES
 from models.sketch import SKETCH_VERSION
 
 PRECISIONS = ("float32", "mixed_bfloat16")
-# As models.networks.UPSAMPLE_MODES (no keras import here).
-UPSAMPLE_MODES = ("resize", "transpose", "low-resolution", "separable")
 
 # Settings that ``--resume`` may change: where the data now lives and the schedule (e.g.
 # train longer). Everything else defines the network or its data order and stays fixed.
@@ -28,18 +27,16 @@ class TrainConfig:
     """Everything that defines a pix2pix training run."""
 
     data: str  # the prepared data set (folder with manifest.json)
-    size: int = 256
-    # Width 16 is the shipped model's: width 32 took 3x longer on 2 cores.
-    width: int = 16
-    depth: int | None = None  # U-Net levels; None = down to a 1 x 1 bottleneck
-    upsample: str = "separable"  # resize, then depthwise-separable convolutions from 32 x 32 up (the shipped model)
-    dropout: float = 0.5
-    # pix2pix uses 64; on this 2-core CPU (no AVX-512) 64 made a 256 x 256 batch-4 step
-    # 2.8 x slower (5.7 s against 2.0 s), which would not fit the one-hour recipe.
-    discriminator_width: int = 32
+    # The network: the shipped model's unless asked otherwise (models.generator_recipe).
+    size: int = SHIPPED.size
+    width: int = SHIPPED.width
+    depth: int | None = SHIPPED.depth
+    upsample: str = SHIPPED.upsample
+    dropout: float = SHIPPED.dropout
+    discriminator_width: int = SHIPPED_DISCRIMINATOR_WIDTH
     batch: int = 4
-    # The shipped recipe (MODEL_CARD.md): 1500 steps at 256 x 256, about 35 minutes on 2
-    # idle cores; checkpoints every 100 steps bound what a crash can lose.
+    # The shipped recipe (MODEL_CARD.md, with its training time); checkpoints every 100
+    # steps bound what a crash can lose.
     steps: int = 1500
     save_every: int = 100
     validate_every: int = 250
@@ -58,7 +55,7 @@ class TrainConfig:
     # Off by default: the sketch is mirror-consistent, but a single target's face is not
     # symmetric (hair parting, moles), so mirrored photos blur identity details.
     flip: bool = False
-    # float32: on this CPU (no AVX-512 BF16, no AMX) mixed_bfloat16 ran 12 x slower.
+    # float32: without AVX-512 BF16 or AMX, mixed_bfloat16 is far slower on a CPU (docs/training.md).
     precision: str = "float32"
     seed: int = 0
     sketch_version: str = SKETCH_VERSION

@@ -18,7 +18,6 @@ Quantisation:
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,14 @@ from typing import Callable
 
 import numpy as np
 
+from models import metrics
 from models.errors import UserError
 from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
-from training import metrics
+from models.generator_recipe import QUANTIZATIONS
+from models.options import require
 from training.dataset import load_split, read_manifest
 
-QUANTIZATIONS = ("fp32", "fp16", "int8")
 PARITY_WARNING_DB = 25.0  # below this the TFLite output visibly departs from Keras
 # Keys of RUN/config.json that describe the network rather than how it was trained.
 ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "dropout")
@@ -48,10 +48,11 @@ class ExportOptions:
     threads: int = 2
 
     def __post_init__(self):
-        if self.quantization not in QUANTIZATIONS:
-            raise UserError(f"--quant {self.quantization}: expected one of {', '.join(QUANTIZATIONS)}")
-        if self.representative_count < 1 or self.parity_count < 1:
-            raise UserError("representative and parity counts must be at least 1")
+        require(self.quantization in QUANTIZATIONS, f"--quant {self.quantization}",
+                f"one of {', '.join(QUANTIZATIONS)}")
+        require(self.representative_count >= 1 and self.parity_count >= 1,
+                f"{self.representative_count} representative and {self.parity_count} parity sketches",
+                "at least 1 of each")
 
 
 @dataclass(frozen=True)
@@ -286,21 +287,3 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
     log(f"checking TFLite against Keras on {len(sketches)} {split} sketches")
     parity = parity_psnr(model, model_bytes, sketches, options.threads)
     return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(sketches), split)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # dest is not "run": the CLI keeps each verb's run function under that name.
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="training run folder (from `reenact train`)")
-    parser.add_argument("--out", type=Path, required=True, metavar="MODEL.tflite", help="file to write")
-    parser.add_argument("--quant", choices=QUANTIZATIONS, default="fp32",
-                        help="fp32, fp16 (float16 weights) or int8 (full integer, int8 in and out)")
-    parser.add_argument("--data", type=Path, metavar="DATA",
-                        help="prepared data set (default: the one the run was trained on)")
-
-
-def run(args: argparse.Namespace) -> int:
-    report = export_generator(args.run_dir, args.out, args.data, ExportOptions(quantization=args.quant))
-    print(report.summary())
-    if report.parity_psnr < PARITY_WARNING_DB:
-        print("warning: the TFLite model departs from the Keras model; compare them with `reenact eval`")
-    return 0

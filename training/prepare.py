@@ -17,21 +17,20 @@ what is missing.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from models import expression
+from media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from models import expression, metrics
 from models.alignment import DEFAULT_MARGIN, DEFAULT_SIZE
 from models.errors import UserError
-from models.files import write_atomically
+from models.files import write_atomically, write_json
+from models.options import require
 from models.sketch import SKETCH_VERSION
-from training import metrics
 
-VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".wmv", ".flv"}
 NEUTRAL_FRACTION = 0.2  # the share of training frames, smallest mouth opening first, that make the neutral face
 SPLITS = ("train", "val", "gap")
 
@@ -48,16 +47,12 @@ class PrepareOptions:
     gap_frames: int = 5  # source frames dropped between the training frames and the validation block
 
     def __post_init__(self):
-        if self.size < 16:
-            raise UserError(f"--size {self.size}: expected at least 16 pixels")
-        if not 0.0 <= self.margin < 0.5:
-            raise UserError(f"--margin {self.margin}: expected 0 <= margin < 0.5")
-        if self.every < 1:
-            raise UserError(f"--every {self.every}: expected 1 or more")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise UserError(f"validation fraction {self.validation_fraction}: expected between 0 and 1")
-        if self.gap_frames < 0:
-            raise UserError(f"--gap {self.gap_frames}: expected 0 or more")
+        require(self.size >= 16, f"--size {self.size}", "at least 16 pixels")
+        require(0.0 <= self.margin < 0.5, f"--margin {self.margin}", "0 <= margin < 0.5")
+        require(self.every >= 1, f"--every {self.every}", "1 or more")
+        require(0.0 < self.validation_fraction < 1.0, f"validation fraction {self.validation_fraction}",
+                "between 0 and 1")
+        require(self.gap_frames >= 0, f"--gap {self.gap_frames}", "0 or more")
 
 
 @dataclass
@@ -107,7 +102,6 @@ def expand_inputs(paths) -> list[str]:
     A folder stands for every video in it (by suffix, sorted by name), or, when it holds
     no video, for its images as one sequence.
     """
-    from realtime.sources import IMAGE_SUFFIXES
 
     specs = []
     for raw in paths:
@@ -179,11 +173,6 @@ def build_target_profile(landmarks: list[np.ndarray], poses: list[np.ndarray]) -
             "frames": len(landmarks), "neutral_frames": int(neutral_count)}
 
 
-def write_json(path: Path, document) -> None:
-    """Write a JSON document atomically."""
-    write_atomically(path, lambda file: file.write(json.dumps(document, indent=1).encode("utf-8")))
-
-
 def _load_valid_frame(path: Path, size: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(landmarks, pose) of a frame file from an earlier run, or None if it is missing or bad."""
     if not path.is_file():
@@ -230,10 +219,10 @@ def _process_source(spec: str, name: str, frames_dir: Path, options: PrepareOpti
     """Detect, align, draw and save every kept frame of one source."""
     from tqdm import tqdm
 
+    from media.sources import open_source
     from models.alignment import Alignment
     from models.landmarker import FaceLandmarker, LandmarkerOptions
     from models.sketch import render_sketch
-    from realtime.sources import open_source
 
     records = []
     # One landmarker per source: VIDEO-mode tracking must not carry a face over from the
@@ -308,23 +297,3 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
     write_json(out_dir / "target_profile.json", profile)
     write_json(out_dir / "manifest.json", manifest)
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_FOLDER",
-                        help="target videos, image folders, or folders of videos")
-    parser.add_argument("--out", required=True, type=Path, metavar="DATA", help="data set folder to write")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="aligned crop size in pixels")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="alignment margin (share of the crop)")
-    parser.add_argument("--every", type=int, default=1, metavar="K", help="keep every k-th frame")
-    parser.add_argument("--credit", default="", help="attribution of the footage, carried into exported models")
-    parser.add_argument("--gap", type=int, default=PrepareOptions.gap_frames, metavar="FRAMES",
-                        help="source frames left out between training frames and the validation block")
-
-
-def run(args: argparse.Namespace) -> int:
-    options = PrepareOptions(size=args.size, margin=args.margin, every=args.every, credit=args.credit,
-                             gap_frames=args.gap)
-    report = prepare_data(args.inputs, args.out, options)
-    print(report.summary())
-    return 0

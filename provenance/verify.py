@@ -1,10 +1,10 @@
 """``reenact verify PATH``: does an image or a video carry the live loop's invisible mark?
 
 It also reports the file's C2PA content credentials, which the file sink signs
-(:mod:`realtime.content_credentials`); the two are independent: the mark survives
+(:mod:`provenance.content_credentials`); the two are independent: the mark survives
 re-encoding and screenshots, the signed manifest proves an untouched recording.
 
-Every frame is searched on its own (:func:`realtime.watermark.detect`). A file counts as
+Every frame is searched on its own (:func:`provenance.watermark.detect`). A file counts as
 marked when its best frame's score is unlikely for unmarked footage even after a union
 bound over all of its frames: for one image that is the per-frame threshold, for a video
 of N frames the per-frame false-positive probability times N. The payload is read from
@@ -14,24 +14,16 @@ it even where single frames are too damaged to say.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from media.formats import IMAGE_SUFFIXES
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
 from models.native_logs import quiet_native_stderr
-from realtime import watermark
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, metavar="PATH", help="an image or a video file")
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write the report here")
+from provenance import watermark
 
 
 def _frames(path: Path):
@@ -73,7 +65,14 @@ def _known_model(model_hex: str) -> str | None:
 
 
 def verify(path: Path) -> dict:
-    """The report for one file (what ``--json`` writes)."""
+    """The report for one file (what ``--json`` writes): the watermark, and the content credentials."""
+    report = detect_in_file(path)
+    report["content_credentials"] = _credentials(path)
+    return report
+
+
+def detect_in_file(path: Path) -> dict:
+    """The watermark part of the report: searched in every frame, payload read from the marked ones."""
     frames = marked = 0
     best: watermark.Detection | None = None
     marked_bits = np.zeros(watermark.PAYLOAD_BITS)
@@ -126,7 +125,7 @@ def describe(report: dict) -> str:
 
 def _credentials(path: Path) -> dict | None:
     """The file's C2PA summary (None: no manifest); a file c2pa cannot parse is no error here."""
-    from realtime.content_credentials import CredentialsError, read_credentials
+    from provenance.content_credentials import CredentialsError, read_credentials
 
     try:
         return read_credentials(path)
@@ -134,21 +133,14 @@ def _credentials(path: Path) -> dict | None:
         return {"present": False, "error": str(error)}
 
 
-def run(args: argparse.Namespace) -> int:
-    from realtime.content_credentials import describe as describe_credentials
+def describe_all(report: dict) -> list[str]:
+    """The whole report for a person: the watermark's line, then the credentials' lines."""
+    from provenance.content_credentials import describe as describe_credentials
 
-    report = verify(args.path)
-    credentials = _credentials(args.path)
-    report["content_credentials"] = credentials
-    print(describe(report))
+    credentials = report["content_credentials"]
+    lines = [describe(report)]
     if credentials is not None and not credentials.get("present", True):
-        print(f"content credentials: none readable ({credentials['error']})")
+        lines.append(f"content credentials: none readable ({credentials['error']})")
     else:
-        print("\n".join(describe_credentials(credentials)))
-    if args.json is not None:
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-        except OSError as error:
-            raise UserError(f"{args.json}: cannot write the report ({error.strerror})") from None
-    return 0
+        lines.extend(describe_credentials(credentials))
+    return lines

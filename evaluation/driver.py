@@ -18,24 +18,23 @@ tell a retargeting fault from a generator fault.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from media.sources import open_source
 from models import face_topology as topology
 from models.alignment import Alignment
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
+from models.files import write_json
 from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
+from models.metrics import pearson_correlation
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.pipeline import BackStages, FrontStages, Packet, PipelineOptions
+from realtime.pipeline import Packet, build_stages
 from realtime.retarget import Retargeter, RetargetOptions
-from realtime.sinks import Controls
-from realtime.sources import open_source
 from realtime.stats import RunStats
-from training.metrics import pearson_correlation
 
 _MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
 
@@ -47,10 +46,10 @@ def rigid_distance(points: np.ndarray, reference: np.ndarray) -> float:
     return float(distances.mean() / topology.inter_ocular(reference))
 
 
-def _calibrate(clip: str, retargeter: Retargeter, size: int, margin: float, frames: int) -> None:
+def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frames: int) -> None:
     """Feed the clip's first ``frames`` faces to the retargeter through the front stages."""
     with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker:
-        front = FrontStages(landmarker, retargeter, size, margin, RunStats())
+        front, _ = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
         for frame in source:
             front(Packet(frame))
             if retargeter.calibrated:
@@ -79,7 +78,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
     retargeter = Retargeter(target, metadata.expression_ranges, RetargetOptions(calibrate_frames=calibrate_frames))
     if calibrate_frames > 0:
-        _calibrate(clip, retargeter, size, margin, calibrate_frames)
+        _calibrate(clip, runner, retargeter, calibrate_frames)
 
     driver_series = {name: [] for name in _MEASURES}  # every frame with a face
     retarget_series = {name: [] for name in _MEASURES}
@@ -90,8 +89,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     stats = RunStats()
     with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
-        front = FrontStages(landmarker, retargeter, size, margin, stats)
-        back = BackStages(runner, stats, Controls("target"), PipelineOptions())
+        front, back = build_stages(runner, landmarker, stats, retargeter=retargeter)
         for frame in source:
             if max_frames is not None and frames >= max_frames:
                 break
@@ -129,7 +127,5 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         report[f"retarget_{name}_corr"] = _json_number(
             pearson_correlation(driver_series[name], retarget_series[name]))
     if json_out is not None:
-        json_out = Path(json_out)
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        write_json(Path(json_out), report)
     return report

@@ -14,7 +14,7 @@ The signing identity is, in order:
 2. Otherwise a local one under the cache folder (``$REENACT_CACHE`` or
    ``~/.cache/reenact``) in ``c2pa/``: a small self-signed CA and an end-entity
    certificate it issued (C2PA validators refuse a self-signed signing certificate), made
-   on first use or by ``python -m realtime.content_credentials --init``. It works offline;
+   on first use or by ``reenact setup``. It works offline;
    validators report its signature as valid but its signer as untrusted.
 
 :func:`sign_recording` signs a file; :func:`read_credentials` reads one back as a short
@@ -23,16 +23,15 @@ summary (``reenact verify`` prints it), :func:`describe` turns that into lines o
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from media.formats import RECORDING_MIME_TYPES
 from models.errors import UserError
 from models.files import write_atomically
 from models.landmarker_asset import cache_dir
@@ -46,8 +45,6 @@ CHAIN_FILE = "signer-chain.pem"  # end-entity certificate, then the local CA
 KEY_FILE = "signer-key.pem"  # mode 0600
 CA_FILE = "local-ca.pem"
 VALIDITY_DAYS = 10 * 365
-# Container suffixes the file sink can write that C2PA can embed into.
-FORMATS = {".mp4": "video/mp4", ".m4v": "video/x-m4v", ".mov": "video/quicktime", ".avi": "video/avi"}
 VALID_STATES = ("Valid", "Trusted")
 
 
@@ -248,10 +245,11 @@ def manifest_definition(title: str, provenance: Provenance) -> dict:
 def _format_of(path: Path) -> str:
     if not path.is_file():
         raise CredentialsError(f"{path}: no such file")
-    mime = FORMATS.get(path.suffix.lower())
+    mime = RECORDING_MIME_TYPES.get(path.suffix.lower())
     if mime is None:
-        raise CredentialsError(f"{path}: content credentials are embedded into "
-                               f"{', '.join(sorted(FORMATS))} videos, not {path.suffix or 'files without a suffix'}")
+        kinds = ", ".join(sorted(RECORDING_MIME_TYPES))
+        raise CredentialsError(f"{path}: content credentials are embedded into {kinds} videos, "
+                               f"not {path.suffix or 'files without a suffix'}")
     return mime
 
 
@@ -381,26 +379,3 @@ def describe(summary: dict | None) -> list[str]:
             f"  model: {model.get('name', 'not named')} (id {model.get('id', '?')})",
             f"  signed by: {summary['signer']} ({summary['issuer']}, {summary['algorithm']})"
             + (f" at {summary['signed_at']}" if summary["signed_at"] else "")]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m realtime.content_credentials",
-                                     description="Content credentials (C2PA) of recordings.")
-    parser.add_argument("--init", action="store_true",
-                        help="create the local signing identity in the cache unless it exists")
-    parser.add_argument("files", nargs="*", type=Path, help="videos whose credentials to print")
-    args = parser.parse_args(argv)
-    try:
-        if args.init:
-            print(f"content credentials: local signing identity in {ensure_local_identity()}")
-        for path in args.files:
-            print(f"{path}:")
-            print("\n".join(describe(read_credentials(path))))
-    except UserError as error:
-        print(f"content credentials: error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -16,7 +16,6 @@ import numpy as np
 from models import face_topology as topology
 
 
-
 def _as_float_images(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if first.shape != second.shape:
         raise ValueError(f"got images of shapes {first.shape} and {second.shape}, expected equal shapes")

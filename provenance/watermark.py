@@ -11,14 +11,15 @@ pattern is therefore built once per model and adding it costs two saturating Ope
 passes a frame.
 
 Detection takes the luma's fine detail divided by its local strength, folds it into
-one tile (summing every 64 x 64 block), whitens the tile's spectrum (phase only, so the image's own strong low frequencies weigh no more than
-the mark's), and correlates it with the sync phases at every circular shift by one
-inverse FFT: a crop only moves the peak. Resizing is undone by trying a few scales.
+one tile (summing every 64 x 64 block), whitens the tile's spectrum (phase only, so the
+image's own strong low frequencies weigh no more than the mark's), and correlates it
+with the sync phases at every circular shift by one inverse FFT: a crop only moves the
+peak. Resizing is undone by trying a few scales.
 Under the null hypothesis (a frame never marked with this key) each band frequency
 contributes ``2 cos(theta)`` with ``theta`` uniform and independent of the rest, so the
 normalised score is a sum of bounded, independent, zero-mean terms: Bernstein's
 inequality bounds its tail, and a union bound over every shift and scale tried gives the
-per-frame false-positive probability (README, "Invisible watermark").
+per-frame false-positive probability (docs/watermark.md).
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ def local_residual(grey: np.ndarray) -> np.ndarray:
     Edges (the label's letters, the face's outline) hold far more energy in the band than
     the mark does, but in few places; dividing by the local RMS lets the flat regions,
     where the mark dominates, speak as loudly. It multiplied the score after a double mp4
-    re-encode at 256x256 by two (README). Being nonlinear, it is not undone by the
+    re-encode at 256x256 by two (docs/watermark.md). Being nonlinear, it is not undone by the
     whitening that follows, and the null argument does not depend on it.
     """
     residual = grey - cv2.blur(grey, (_LOCAL_WINDOW, _LOCAL_WINDOW))
@@ -234,7 +235,7 @@ def local_residual(grey: np.ndarray) -> np.ndarray:
     return residual / (strength + _LOCAL_FLOOR)
 
 
-def _whitened_band(grey: np.ndarray) -> np.ndarray:
+def whitened_band(grey: np.ndarray) -> np.ndarray:
     """The folded tile's spectrum at the band's frequencies, magnitudes set to one."""
     height, width = grey.shape
     padded = np.zeros((-(-height // TILE) * TILE, -(-width // TILE) * TILE), np.float32)
@@ -246,7 +247,7 @@ def _whitened_band(grey: np.ndarray) -> np.ndarray:
     return np.where(magnitude > 1e-9, band / np.maximum(magnitude, 1e-9), 0.0)
 
 
-def _sync_scores(whitened: np.ndarray) -> np.ndarray:
+def sync_scores(whitened: np.ndarray) -> np.ndarray:
     """(TILE, TILE) normalised correlation with the sync phases at every circular shift."""
     plan = layout()
     sync = plan.sync
@@ -279,8 +280,8 @@ def detect(image: np.ndarray) -> Detection:
         size = (max(1, round(grey.shape[1] * rescale)), max(1, round(grey.shape[0] * rescale)))
         scaled = grey if rescale == 1.0 else cv2.resize(
             grey, size, interpolation=cv2.INTER_AREA if rescale < 1 else cv2.INTER_LINEAR)
-        whitened = _whitened_band(scaled)
-        scores = _sync_scores(whitened)
+        whitened = whitened_band(scaled)
+        scores = sync_scores(whitened)
         row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
         if best is None or scores[row, col] > best[0]:
             best = (float(scores[row, col]), rescale, (int(row), int(col)), whitened)

@@ -6,8 +6,6 @@ generator will be given, plus a small JSON of counts and landmark timing.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +14,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from media.sources import open_source
 from models.alignment import DEFAULT_MARGIN, DEFAULT_SIZE, Alignment
 from models.errors import UserError
+from models.files import write_json
 from models.landmarker import FaceLandmarker
 from models.sketch import render_sketch
 from realtime.one_euro import OneEuroFilter
-from realtime.sources import open_source
 from realtime.stats import percentiles
 
 
@@ -33,17 +32,6 @@ class LandmarksConfig:
     size: int = DEFAULT_SIZE
     margin: float = DEFAULT_MARGIN
     smooth: bool = False
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", default="sample",
-                        help="camera index, video file, folder/glob of images, or 'sample' (default)")
-    parser.add_argument("--out", type=Path, required=True, help="side-by-side mp4 to write")
-    parser.add_argument("--stats", type=Path, help="JSON file for frame counts and landmark timing")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="aligned crop size in pixels (default %(default)s)")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                        help="border around the face box, as a fraction of the crop (default %(default)s)")
-    parser.add_argument("--smooth", action="store_true", help="apply the live loop's One-Euro smoothing")
 
 
 def _panel(frame: np.ndarray, size: int) -> np.ndarray:
@@ -93,16 +81,5 @@ def run_landmarks(config: LandmarksConfig) -> dict:
     stats = {"source": config.source, "frames": frames, "frames_with_face": with_face,
              "landmark_ms": percentiles(timings)}
     if config.stats is not None:
-        config.stats.parent.mkdir(parents=True, exist_ok=True)
-        config.stats.write_text(json.dumps(stats, indent=2) + "\n")
+        write_json(config.stats, stats)
     return stats
-
-
-def run(args: argparse.Namespace) -> int:
-    config = LandmarksConfig(source=args.source, out=args.out, stats=args.stats,
-                             size=args.size, margin=args.margin, smooth=args.smooth)
-    stats = run_landmarks(config)
-    print(f"{stats['frames']} frames, {stats['frames_with_face']} with a face, "
-          f"landmarks p50 {stats['landmark_ms']['p50']:.1f} ms, p95 {stats['landmark_ms']['p95']:.1f} ms "
-          f"-> {config.out}")
-    return 0

@@ -12,95 +12,51 @@ JSON report and a plot. This process never imports TensorFlow.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from benchmarks import kernels as kernel_bench
-from benchmarks.generators import SCALES, bench_cache_dir, ensure_variants
-from benchmarks.live_run import DEFAULT_CAMERA_FPS, LiveBenchOptions, measure_live, open_feed
+from benchmarks.generators import SCALES, ensure_variants
+from benchmarks.live_run import LiveBenchOptions, measure_live
 from benchmarks.variant_timing import Variant, driver_faces, reference_speedup, time_variants
-from models.default_model import DEFAULT_GENERATOR
-from models.errors import UserError
+from media.camera_feed import open_feed
+from models.files import write_json
 from models.generator_contract import load_generator_file
-from realtime.capture import CaptureOptions
-from realtime.generator_runner import DEFAULT_THREADS
-from realtime.pipeline import PipelineOptions
+from models.options import require
 
 REPORT_VERSION = 1
-# The issue's targets for the shipped model at 256 x 256 over 600 frames of a real driver.
+# The targets for the shipped model at 256 x 256 over 600 frames of a real driver (docs/speed.md).
 TARGET_FPS = 30.0
 TARGET_LATENCY_P95_MS = 50.0
 TARGET_SPEEDUP = 20.0
 TARGET_PEAK_RSS_MB = 1024.0
-TARGET_WATERMARK_MS = 3.0  # the invisible mark's share of a frame (issue #6), p95
+TARGET_WATERMARK_MS = 3.0  # the invisible mark's share of a frame, p95
 # int8 convolutions are several times faster than float only with VNNI or AMX.
 CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")
 
 
-def _fraction_or_none(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}, expected a number >= 0 or 'none'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"got {text!r}, expected a number >= 0 or 'none'")
-    return value
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything ``reenact bench`` was asked to measure (built by the CLI)."""
 
+    live: LiveBenchOptions
+    variants: str = "full"  # generator variants to time: "full", "small" or "none"
+    variant_dir: Path | None = None  # where built variants are kept (default: the cache)
+    invokes: int = 50  # timed invokes of each variant
+    kernel_repeats: int = 300  # timed calls of each Numba kernel and its twin; 0 skips them
+    json_path: Path | None = None
+    plot_path: Path | None = None
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", required=True,
-                        help="video file, folder/glob of images, 'sample' (replayed as a camera), or a camera index")
-    parser.add_argument("--frames", type=int, default=600, metavar="N", help="measured frames (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=30, metavar="W",
-                        help="frames run before measuring (default %(default)s)")
-    parser.add_argument("--model", type=Path, help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name})")
-    parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report here")
-    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="draw latency, stages and variants here")
-    parser.add_argument("--camera-fps", type=float, default=DEFAULT_CAMERA_FPS, metavar="FPS",
-                        help="rate of the simulated camera that replays a file; 0: as fast as frames decode "
-                             "(default %(default)g)")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N",
-                        help="LiteRT threads for the generator, in the loop and the variants (default %(default)s)")
-    parser.add_argument("--stale-after", type=_fraction_or_none, default=CaptureOptions.stale_after,
-                        metavar="FRACTION",
-                        help="a camera frame older than this fraction of a camera period is passed over for the "
-                             "next one; 'none' always takes the newest (default %(default)s)")
-    parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
-                        help="overlap the landmarks of the next frame with the generator of this one "
-                             "(default: off, as reenact live)")
-    parser.add_argument("--variants", choices=(*SCALES, "none"), default="full",
-                        help="generator variants to time: full size, small stand-ins (a quick check), "
-                             "or none (default %(default)s)")
-    parser.add_argument("--variant-dir", type=Path, metavar="DIR",
-                        help=f"where built variants are kept (default {bench_cache_dir()})")
-    parser.add_argument("--invokes", type=int, default=50, metavar="N",
-                        help="timed invokes of each variant (default %(default)s)")
-    parser.add_argument("--kernel-repeats", type=int, default=300, metavar="N",
-                        help="timed calls of each Numba kernel and its twin; 0 skips them (default %(default)s)")
-
-
-def _model_path(model: Path | None) -> Path:
-    if model is not None:
-        return model
-    if not DEFAULT_GENERATOR.is_file():
-        raise UserError(f"the shipped model {DEFAULT_GENERATOR} is missing; pass --model MODEL.tflite "
-                        "(made by `reenact export`)")
-    return DEFAULT_GENERATOR
-
-
-def _check_counts(args: argparse.Namespace) -> None:
-    for option, value, least in (("--threads", args.threads, 1), ("--invokes", args.invokes, 1),
-                                 ("--kernel-repeats", args.kernel_repeats, 0)):
-        if value < least:
-            raise UserError(f"got {option} {value}, expected {least} or more")
+    def __post_init__(self):
+        require(self.variants in (*SCALES, "none"), f"variants {self.variants!r}",
+                f"one of {', '.join((*SCALES, 'none'))}")
+        require(self.invokes >= 1, f"--invokes {self.invokes}", "1 or more")
+        require(self.kernel_repeats >= 0, f"--kernel-repeats {self.kernel_repeats}", "0 or more")
 
 
 def machine() -> dict:
@@ -120,7 +76,7 @@ def machine() -> dict:
 
 
 def targets(report: dict) -> list[dict]:
-    """The issue's targets against this run's figures (a report, never a test)."""
+    """The targets against this run's figures (a report, never a test)."""
     rows = [("end-to-end fps", report["fps"], f">= {TARGET_FPS:g}", report["fps"] >= TARGET_FPS),
             ("latency p95 ms", report["latency_ms"]["p95"], f"<= {TARGET_LATENCY_P95_MS:g}",
              report["latency_ms"]["p95"] <= TARGET_LATENCY_P95_MS),
@@ -136,11 +92,12 @@ def targets(report: dict) -> list[dict]:
     return [{"name": name, "value": value, "target": target, "met": met} for name, value, target, met in rows]
 
 
-def _variants_to_time(args: argparse.Namespace, model: Path) -> list[Variant]:
+def _variants_to_time(config: BenchConfig) -> list[Variant]:
+    model = config.live.model_path
     shipped = [Variant(f"shipped: {model.name}", "shipped", model)]
-    if args.variants == "none":
+    if config.variants == "none":
         return shipped
-    built = ensure_variants(model, args.variants, args.variant_dir)
+    built = ensure_variants(model, config.variants, config.variant_dir)
     return shipped + [Variant(spec.name, spec.role, path) for spec, path in built.items()]
 
 
@@ -181,19 +138,17 @@ def print_report(report: dict, out=sys.stdout) -> None:
         line(f"  target {row['name']} {row['target']}: {row['value']} -> {'met' if row['met'] else 'NOT met'}")
 
 
-def run(args: argparse.Namespace) -> int:
-    _check_counts(args)
-    options = LiveBenchOptions(source=args.source, model_path=_model_path(args.model), frames=args.frames,
-                               warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
-                               stale_after=args.stale_after, overlap=args.overlap)
+def run_bench(config: BenchConfig) -> dict:
+    """Measure as configured: print the table, write the JSON and plot asked for, return the report."""
+    options = config.live
     _, metadata = load_generator_file(options.model_path)  # a bad model fails here, before anything slow
     feed = open_feed(options.source, options.camera_fps)  # so does a bad source
     with feed:
-        variants = _variants_to_time(args, options.model_path)  # built before the loop, never during it
+        variants = _variants_to_time(config)  # built before the loop, never during it
         live = measure_live(options, feed)
     machine_now = machine()  # the load average just after the loop: how busy the machine was
     faces = driver_faces(options.source, metadata) if not options.source.isdigit() else [metadata.neutral]
-    variant_rows = time_variants(variants, faces, metadata.input_size, args.invokes, args.threads)
+    variant_rows = time_variants(variants, faces, metadata.input_size, config.invokes, options.num_threads)
     report = {
         "report_version": REPORT_VERSION,
         "source": options.source,
@@ -203,16 +158,15 @@ def run(args: argparse.Namespace) -> int:
         "machine": machine_now,
         "variants": variant_rows,
         "reference_speedup": reference_speedup(variant_rows),
-        "kernels": kernel_bench.run(args.kernel_repeats) if args.kernel_repeats else [],
+        "kernels": kernel_bench.run(config.kernel_repeats) if config.kernel_repeats else [],
         "tensorflow_imported": sys.modules.get("tensorflow") is not None,
     }
     report["targets"] = targets(report)
     print_report(report)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.plot is not None:
+    if config.json_path is not None:
+        write_json(config.json_path, report)
+    if config.plot_path is not None:
         from benchmarks.plot import plot_report  # matplotlib only when a plot is asked for
 
-        plot_report(report, args.plot)
-    return 0
+        plot_report(report, config.plot_path)
+    return report

@@ -8,6 +8,7 @@ Bad input raises :class:`SourceError` with a one-line message naming the source.
 from __future__ import annotations
 
 import glob
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from media.formats import IMAGE_SUFFIXES
 from models.errors import UserError
 from models.native_logs import quiet_native_stderr
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+# Names that virtual cameras give their device nodes: never mistaken for a webcam.
+_VIRTUAL_CAMERA_NAMES = ("reenact", "dummy video device", "v4l2loopback", "obs virtual")
 
 
 class SourceError(UserError):
@@ -143,7 +146,7 @@ class SampleSource(FrameSource):
     """The embedded default driver, synthesised from the NASA astronaut portrait."""
 
     def __init__(self):
-        from realtime.sample_clip import SampleClip
+        from media.sample_clip import SampleClip
 
         self.name = "sample"
         self._clip = SampleClip()
@@ -190,3 +193,23 @@ def open_source(spec: str) -> FrameSource:
     if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
         return ImageFolderSource(spec)
     return VideoFileSource(path)
+
+
+def default_camera(devices: Path = Path("/sys/class/video4linux")) -> str | None:
+    """The index of the first real webcam as a source spec, or None where there is none.
+
+    On Linux the device list is read from sysfs without opening anything, skipping virtual
+    cameras (a v4l2loopback device must not become our own input). Elsewhere camera 0 is
+    assumed.
+    """
+    if platform.system() != "Linux":
+        return "0"
+    nodes = [node for node in devices.glob("video*") if node.name[len("video"):].isdigit()]
+    for node in sorted(nodes, key=lambda node: int(node.name[len("video"):])):
+        try:
+            name = (node / "name").read_text().strip().lower()
+        except OSError:
+            continue
+        if not any(virtual in name for virtual in _VIRTUAL_CAMERA_NAMES):
+            return node.name[len("video"):]
+    return None

@@ -1,4 +1,4 @@
-"""``reenact eval``: measure a generator, on a data set's validation split or on a driver clip.
+"""Measure a generator on a data set's validation split, or on a driver clip.
 
 ``--data DATA`` compares generated faces with the real validation frames (PSNR, SSIM,
 landmark fidelity, mouth opening); ``--driver CLIP`` runs a driver clip through the live
@@ -31,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
     if args.data is not None:
-        from training.evaluate import evaluate_data
+        from evaluation.data import evaluate_data  # TensorFlow-free, but slow to import: only when asked
 
         grid = args.grid or args.json.with_suffix(".png")
         figures = evaluate_data(args.model, args.data, args.json, grid)
     else:
-        from realtime.expression_eval import evaluate_driver
+        from evaluation.driver import evaluate_driver
 
         figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate)
     summary = {key: value for key, value in figures.items() if not isinstance(value, (list, dict))}

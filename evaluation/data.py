@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 
 from models import face_topology as topology
+from models import metrics
 from models.errors import UserError
-from training import metrics
+from models.files import write_json
 from training.dataset import read_frame, read_manifest
-from training.prepare import write_json
 
 GRID_ROWS = 6
 

@@ -1,0 +1,115 @@
+"""The layout's rules, read off the source: imports run one way, tests keep to the public surface, lint is clean.
+
+Packages by concern, each allowed to import only those below it:
+
+    models <- media <- provenance <- realtime
+    models, media <- training
+    realtime, training <- evaluation <- benchmarks <- reenact
+
+Every ``import`` and ``from ... import`` in a module counts, at top level or inside a
+function, because a late import is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+# package -> the project packages it may import (itself included).
+ALLOWED = {
+    "models": {"models"},
+    "media": {"models", "media"},
+    "provenance": {"models", "media", "provenance"},
+    "realtime": {"models", "media", "provenance", "realtime"},
+    "training": {"models", "media", "training"},
+    "evaluation": {"models", "media", "provenance", "realtime", "training", "evaluation"},
+    "benchmarks": {"models", "media", "provenance", "realtime", "training", "evaluation", "benchmarks"},
+    "reenact": set(),  # filled below: everything
+}
+ALLOWED["reenact"] = set(ALLOWED) | {"reenact"}
+PROJECT = set(ALLOWED) | {"tests"}
+
+
+def imported_modules(path: Path) -> list[tuple[int, str]]:
+    """(line, dotted module) for every import in ``path``; ``from a import b`` yields ``a.b`` and ``a``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def back_edges(root: Path) -> list[str]:
+    """Every import in ``root``'s packages against the direction of :data:`ALLOWED`."""
+    problems = []
+    for package, allowed in ALLOWED.items():
+        for path in sorted((root / package).rglob("*.py")):
+            for line, module in imported_modules(path):
+                top = module.split(".")[0]
+                if top in PROJECT and top not in allowed:
+                    problems.append(f"{path.relative_to(root)}:{line} imports {module}")
+    return sorted(set(problems))
+
+
+def test_imports_run_one_way():
+    assert back_edges(REPOSITORY) == []
+
+
+def test_a_back_edge_is_caught(tmp_path):
+    # The same check on a copy of the layout with one import against the direction.
+    for package in ALLOWED:
+        (tmp_path / package).mkdir()
+    (tmp_path / "models" / "contract.py").write_text("from realtime.pipeline import LivePipeline\n")
+    (tmp_path / "media" / "late.py").write_text("def f():\n    import training.train\n")
+    (tmp_path / "realtime" / "fine.py").write_text("from provenance import watermark\nimport numpy\n")
+    assert back_edges(tmp_path) == ["media/late.py:2 imports training.train",
+                                    "models/contract.py:1 imports realtime.pipeline",
+                                    "models/contract.py:1 imports realtime.pipeline.LivePipeline"]
+
+
+def test_tests_import_neither_benchmarks_nor_private_names():
+    problems = []
+    for path in sorted((REPOSITORY / "tests").glob("*.py")):
+        for line, module in imported_modules(path):
+            parts = module.split(".")
+            if parts[0] == "benchmarks" or (parts[0] in PROJECT and any(part.startswith("_") for part in parts)):
+                problems.append(f"{path.name}:{line} imports {module}")
+    assert problems == []
+
+
+def test_every_verb_is_a_module_in_reenact_commands_and_no_library_module_parses_flags():
+    from reenact.cli import VERBS
+
+    commands = {path.stem for path in (REPOSITORY / "reenact" / "commands").glob("*.py")} - {"__init__"}
+    assert commands == set(VERBS)
+    parsing = [str(path.relative_to(REPOSITORY)) for package in ALLOWED if package not in ("reenact", "benchmarks")
+               for path in (REPOSITORY / package).rglob("*.py")
+               if any(module == "argparse" for _, module in imported_modules(path))]
+    assert parsing == []
+
+
+def test_flags_are_never_abbreviated(capsys):
+    from reenact import cli
+
+    # "--mode" must not be read as "--model".
+    with pytest.raises(SystemExit) as raised:
+        cli.build_parser().parse_args(["live", "--mode", "swap"])
+    assert raised.value.code == 2 and "unrecognized arguments: --mode swap" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("ruff", path=str(Path(sys.executable).parent)) is None,
+                    reason="ruff is not installed in this environment (pip install -e '.[test]')")
+def test_the_linter_is_clean():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    result = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPOSITORY, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
