@@ -44,6 +44,9 @@ class GeneratorMetadata:
     architecture: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     contract: str = CONTRACT_VERSION
+    # The target's shape space (models.shape_space.ShapeSpace.to_dict): the live loop keeps
+    # each frame's sketch inside it. None in models exported before it existed.
+    shape_space: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -58,6 +61,12 @@ class GeneratorMetadata:
     @property
     def neutral(self) -> np.ndarray:
         return np.asarray(self.neutral_landmarks, dtype=np.float32)
+
+    def target_shapes(self):
+        """The :class:`models.shape_space.ShapeSpace` the model carries, or None."""
+        from models.shape_space import ShapeSpace
+
+        return ShapeSpace.from_dict(self.shape_space) if self.shape_space else None
 
 
 def model_id(model_bytes: bytes) -> str:

@@ -177,3 +177,23 @@ def test_prepare_on_the_real_grid_clip(shared_data, tmp_path):
     profile = json.loads((tmp_path / "grid" / "target_profile.json").read_text())
     low, high = profile["expression_ranges"]["mouth_open"]
     assert 0.0 <= low < 0.1 and high < 1.0  # a calm speaker: the mouth is nearly shut at rest
+
+
+def test_whole_clips_are_held_out_and_none_of_them_is_trained_on(sample_video, tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for index in range(4):  # four "sentences": the same clip under four names
+        (clips / f"clip{index}.mp4").write_bytes(sample_video.read_bytes())
+    code = cli.main(["prepare", str(clips), "--out", str(tmp_path / "data"), "--size", "64", "--every", "15",
+                     "--holdout-clips", "0.25"])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    splits = {}
+    for frame in manifest["frames"]:
+        splits.setdefault(frame["source"], set()).add(frame["split"])
+    assert sorted(map(sorted, splits.values())) == [["train"]] * 3 + [["val"]]  # one clip whole, no gap
+    assert manifest["holdout_clips"] == 0.25
+    profile = json.loads((tmp_path / "data" / "target_profile.json").read_text())
+    assert len(profile["shape_space"]["components"]) >= 1
+    with pytest.raises(UserError, match="at least two sources"):
+        prepare_data([sample_video], tmp_path / "one", PrepareOptions(size=64, every=15, holdout_clips=0.5))

@@ -88,13 +88,18 @@ def mouth_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
     return mask[:, :, None]
 
 
-def load_split(data_dir: Path, manifest: dict, split: str) -> FrameArrays:
-    """All frames of ``split`` ("train" or "val") as arrays; UserError on a damaged frame."""
+def load_split(data_dir: Path, manifest: dict, split: str, limit: int | None = None) -> FrameArrays:
+    """The frames of ``split`` ("train" or "val") as arrays, evenly thinned to at most ``limit``.
+
+    UserError on a damaged frame.
+    """
     if split not in SPLITS:
         raise ValueError(f"got split {split!r}, expected one of {SPLITS}")
     data_dir = Path(data_dir)
     size = int(manifest["size"])
     ids = tuple(frame["id"] for frame in manifest["frames"] if frame.get("split") == split)
+    if limit is not None and len(ids) > limit:
+        ids = tuple(ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, limit).round().astype(int)))
     sketches = np.empty((len(ids), size, size, 3), np.uint8)
     photos = np.empty_like(sketches)
     mouths = np.empty((len(ids), size, size, 1), np.uint8)

@@ -119,6 +119,7 @@ def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dic
         margin=float(manifest["margin"]),
         neutral_landmarks=profile["neutral_landmarks"],
         expression_ranges=profile["expression_ranges"],
+        shape_space=profile.get("shape_space"),
         credit=manifest.get("credit", ""),
         quantization=quantization,
         architecture=architecture,
@@ -129,9 +130,7 @@ def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dic
 def network_sketches(data_dir: Path, manifest: dict, split: str, limit: int) -> np.ndarray:
     """At most ``limit`` sketches of a split, evenly spread over it, as the network's
     (N, S, S, 3) float32 input in [-1, 1]."""
-    sketches = load_split(data_dir, manifest, split).sketches
-    if len(sketches) > limit:
-        sketches = sketches[np.linspace(0, len(sketches) - 1, limit).round().astype(int)]
+    sketches = load_split(data_dir, manifest, split, limit=limit).sketches
     return sketches.astype(np.float32) / 127.5 - 1.0
 
 

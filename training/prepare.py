@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from models import expression, metrics
@@ -29,6 +30,7 @@ from models.alignment import DEFAULT_MARGIN, DEFAULT_SIZE
 from models.errors import UserError
 from models.files import write_atomically, write_json
 from models.options import require
+from models.shape_space import ShapeSpace
 from models.sketch import SKETCH_VERSION
 
 NEUTRAL_FRACTION = 0.2  # the share of training frames, smallest mouth opening first, that make the neutral face
@@ -45,6 +47,9 @@ class PrepareOptions:
     credit: str = ""
     validation_fraction: float = 0.2
     gap_frames: int = 5  # source frames dropped between the training frames and the validation block
+    # Hold out this share of whole sources (clips) for validation instead of each source's
+    # last frames: no validation sentence is then seen in training. 0: split every source.
+    holdout_clips: float = 0.0
 
     def __post_init__(self):
         require(self.size >= 16, f"--size {self.size}", "at least 16 pixels")
@@ -53,6 +58,7 @@ class PrepareOptions:
         require(0.0 < self.validation_fraction < 1.0, f"validation fraction {self.validation_fraction}",
                 "between 0 and 1")
         require(self.gap_frames >= 0, f"--gap {self.gap_frames}", "0 or more")
+        require(0.0 <= self.holdout_clips < 1.0, f"--holdout-clips {self.holdout_clips}", "0 <= share < 1")
 
 
 @dataclass
@@ -154,12 +160,29 @@ def assign_splits(frame_indices, validation_fraction: float = 0.2, gap_frames: i
     return splits
 
 
+def held_out_sources(count: int, share: float) -> set[int]:
+    """The sources (by position) held out whole: ``share`` of ``count``, at least one, spread evenly.
+
+    Spread rather than the last ones, so that held-out clips come from every part of a
+    recording session (light and posture drift over a session).
+    """
+    if share <= 0.0:
+        return set()
+    if count < 2:
+        raise UserError(f"--holdout-clips needs at least two sources to hold one out; got {count}")
+    held = min(max(1, int(count * share + 0.5)), count - 1)
+    step = count / held
+    return {int(step * (i + 0.5)) for i in range(held)}
+
+
 def build_target_profile(landmarks: list[np.ndarray], poses: list[np.ndarray]) -> dict:
     """The target's neutral face and expression ranges from its training frames.
 
     Neutral: the per-point median over the :data:`NEUTRAL_FRACTION` of frames with the
     smallest mouth opening. Ranges: 2nd to 98th percentile of each measure in
-    :data:`models.expression.EXPRESSION_MEASURES`.
+    :data:`models.expression.EXPRESSION_MEASURES`. Shape space: the principal components
+    of the aligned landmarks, which the live loop clamps each frame's request to
+    (:mod:`models.shape_space`); absent for fewer than two frames.
     """
     if not landmarks:
         raise UserError("no training frames to build the target profile from; give a longer video")
@@ -169,8 +192,11 @@ def build_target_profile(landmarks: list[np.ndarray], poses: list[np.ndarray]) -
     closest = np.argsort(mouth, kind="stable")[:neutral_count]
     neutral = np.median(np.stack([landmarks[i] for i in closest]), axis=0).astype(np.float32)
     ranges = {name: metrics.robust_range([m[name] for m in measures]) for name in expression.EXPRESSION_MEASURES}
-    return {"neutral_landmarks": neutral.tolist(), "expression_ranges": ranges,
-            "frames": len(landmarks), "neutral_frames": int(neutral_count)}
+    profile = {"neutral_landmarks": neutral.tolist(), "expression_ranges": ranges,
+               "frames": len(landmarks), "neutral_frames": int(neutral_count)}
+    if len(landmarks) >= 2:
+        profile["shape_space"] = ShapeSpace.fit(np.stack(landmarks)).to_dict()
+    return profile
 
 
 def _load_valid_frame(path: Path, size: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -217,8 +243,6 @@ def _source_names(specs: list[str]) -> list[str]:
 def _process_source(spec: str, name: str, frames_dir: Path, options: PrepareOptions,
                     report: SourceReport) -> list[_FrameRecord]:
     """Detect, align, draw and save every kept frame of one source."""
-    from tqdm import tqdm
-
     from media.sources import open_source
     from models.alignment import Alignment
     from models.landmarker import FaceLandmarker, LandmarkerOptions
@@ -251,7 +275,9 @@ def _process_source(spec: str, name: str, frames_dir: Path, options: PrepareOpti
                 pose = face.pose.astype(np.float32)
                 arrays = {"crop": alignment.warp(frame.image), "sketch": render_sketch(landmarks, options.size),
                           "landmarks": landmarks, "pose": pose}
-                write_atomically(path, lambda file: np.savez(file, **arrays))
+                # Compressed: the black sketch shrinks about tenfold, so a 24,600-frame set
+                # fits a laptop's disk.
+                write_atomically(path, lambda file: np.savez_compressed(file, **arrays))
             report.frames_with_face += 1
             records.append(_FrameRecord(frame_id, frame.index, landmarks, pose))
         progress.close()
@@ -269,11 +295,17 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
     frames_dir.mkdir(parents=True, exist_ok=True)
     report = PrepareReport(out_dir)
     frame_entries, train_landmarks, train_poses = [], [], []
-    for spec, name in zip(specs, _source_names(specs)):
+    held_out = held_out_sources(len(specs), options.holdout_clips)
+    clips = tqdm(total=len(specs), desc="prepare", unit="clip", disable=len(specs) < 2)
+    for position, (spec, name) in enumerate(zip(specs, _source_names(specs))):
         source_report = SourceReport(path=str(Path(spec).resolve()))
         report.sources.append(source_report)
         records = _process_source(spec, name, frames_dir, options, source_report)
-        splits = assign_splits([r.frame_index for r in records], options.validation_fraction, options.gap_frames)
+        clips.update(1)
+        if options.holdout_clips > 0.0:
+            splits = ["val" if position in held_out else "train"] * len(records)
+        else:
+            splits = assign_splits([r.frame_index for r in records], options.validation_fraction, options.gap_frames)
         for record, split in zip(records, splits):
             frame_entries.append({"id": record.id, "source": source_report.path,
                                   "frame_index": record.frame_index, "split": split})
@@ -281,6 +313,7 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
             if split == "train":
                 train_landmarks.append(record.landmarks)
                 train_poses.append(record.pose)
+    clips.close()
     if not frame_entries:
         names = ", ".join(Path(spec).name for spec in specs)
         raise UserError(f"no face found in any of {sum(s.frames_total for s in report.sources)} frames "
@@ -290,6 +323,7 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
         "sketch_version": SKETCH_VERSION, "size": options.size, "margin": options.margin,
         "credit": options.credit, "every": options.every,
         "validation_fraction": options.validation_fraction, "gap_frames": options.gap_frames,
+        "holdout_clips": options.holdout_clips,
         "sources": [{"path": s.path, "frames_total": s.frames_total, "frames_with_face": s.frames_with_face,
                      "frames_skipped": s.frames_skipped} for s in report.sources],
         "frames": frame_entries,

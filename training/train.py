@@ -50,6 +50,7 @@ __all__ = ["train", "load_generator", "make_strategy", "Pix2Pix", "TrainResult"]
 
 GRID_ROWS = 4  # validation frames shown in the TensorBoard image grid
 VALIDATION_BATCH = 8
+VALIDATION_LIMIT = 240  # validation frames, spread over the split: enough for stable means, quick
 
 
 def make_strategy():
@@ -305,7 +306,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
     if resume and latest_checkpoint(run_dir) is None:
         raise UserError(f"run {run_dir}: no checkpoint to resume from; start it without --resume")
     training_frames = load_split(Path(config.data), manifest, "train")
-    validation_frames = load_split(Path(config.data), manifest, "val")
+    validation_frames = load_split(Path(config.data), manifest, "val", limit=VALIDATION_LIMIT)
     if chief:
         _prepare_run_folder(config, run_dir, resume)
 

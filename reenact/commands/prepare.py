@@ -19,11 +19,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--credit", default="", help="attribution of the footage, carried into exported models")
     parser.add_argument("--gap", type=int, default=PrepareOptions.gap_frames, metavar="FRAMES",
                         help="source frames left out between training frames and the validation block")
+    parser.add_argument("--holdout-clips", type=float, default=0.0, metavar="SHARE",
+                        help="hold out this share of whole clips for validation (spread over the clips), "
+                             "instead of the last frames of each; 0 (default) splits every clip")
 
 
 def run(args: argparse.Namespace) -> int:
     options = PrepareOptions(size=args.size, margin=args.margin, every=args.every, credit=args.credit,
-                             gap_frames=args.gap)
+                             gap_frames=args.gap, holdout_clips=args.holdout_clips)
     report = prepare_data(args.inputs, args.out, options)
     print(report.summary())
     return 0
