@@ -37,9 +37,9 @@ class FrameExample:
 
 
 def load_examples(data_dir, manifest: dict, split: str, limit: int | None = None) -> list[FrameExample]:
-    """The frames of one split with their landmarks, evenly thinned to at most ``limit``."""
+    """The frames of one split ("all": every frame) with their landmarks, evenly thinned to at most ``limit``."""
     data_dir = Path(data_dir)
-    entries = [frame for frame in manifest["frames"] if frame["split"] == split]
+    entries = [frame for frame in manifest["frames"] if split == "all" or frame["split"] == split]
     if limit is not None and len(entries) > limit:
         entries = [entries[i] for i in np.linspace(0, len(entries) - 1, limit).round().astype(int)]
     examples = []
@@ -70,8 +70,8 @@ def image_grid(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
     return np.vstack([np.hstack(row) for row in rows])
 
 
-def evaluate_data(model_path, data_dir, json_out, grid_out=None) -> dict:
-    """Run the generator over the validation split and write its measures as JSON.
+def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "val") -> dict:
+    """Run the generator over the validation split (or, ``split="all"``, every frame) and write its measures.
 
     Returns the written dictionary: ``frames``, ``psnr``, ``ssim``, ``l1`` (means over
     the split, generated against real crop), ``landmark_nme`` (mean landmark distance
@@ -95,7 +95,9 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None) -> dict:
     if manifest.get("size") != metadata.input_size:
         raise UserError(f"model {model_path} takes {metadata.input_size}-pixel sketches but data {data_dir} "
                         f"holds {manifest.get('size')}-pixel frames; prepare it with --size {metadata.input_size}")
-    examples = load_examples(data_dir, manifest, "val")
+    if split not in ("val", "all"):
+        raise UserError(f"got split {split!r}, expected val or all")
+    examples = load_examples(data_dir, manifest, split)
     if not examples:
         raise UserError(f"data {data_dir}: no validation frames (each source needs at least two faces)")
     # The live loop's own runner, so eval measures exactly the conversions that ship.
@@ -128,7 +130,7 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None) -> dict:
     generated_mouth = [frame["mouth_open_generated"] for frame in found_frames]
     real_mouth = [frame["mouth_open_real"] for frame in found_frames]
     result = {
-        "model": str(model_path), "data": str(data_dir), "quantization": metadata.quantization,
+        "model": str(model_path), "data": str(data_dir), "split": split, "quantization": metadata.quantization,
         "frames": len(per_frame),
         "psnr": _mean(frame["psnr"] for frame in per_frame),
         "ssim": _mean(frame["ssim"] for frame in per_frame),

@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from evaluation.broken_frames import SHEET_TILE, BrokenFrameMeasure, contact_sheet, write_sheet
 from media.sources import open_source
 from models import face_topology as topology
 from models.alignment import Alignment
@@ -35,6 +37,7 @@ from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, Generat
 from realtime.pipeline import Packet, build_stages
 from realtime.retarget import Retargeter, RetargetOptions
 from realtime.stats import RunStats
+from training.dataset import read_manifest
 
 _MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
 
@@ -63,22 +66,56 @@ def _json_number(value: float) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), 4)
 
 
+def _broken_measure(reference: Path, runner: GeneratorRunner) -> BrokenFrameMeasure:
+    """The broken-frame measure against the target's prepared data set ``reference``."""
+    manifest = read_manifest(Path(reference))
+    size = runner.metadata.input_size
+    if manifest.get("size") != size:
+        raise UserError(f"reference {reference} holds {manifest.get('size')}-pixel frames, but the model draws "
+                        f"{size}-pixel faces; prepare it with --size {size}")
+    return BrokenFrameMeasure.from_data(Path(reference), runner.generate, manifest)
+
+
+def _calibration_distances(clip: str, runner: GeneratorRunner, measure: BrokenFrameMeasure,
+                           calibrate_frames: int) -> list[float]:
+    """The distances of the faces drawn while a fresh retargeter calibrates, as they are live."""
+    distances = []
+    retargeter = Retargeter.for_model(runner.metadata, RetargetOptions(calibrate_frames=calibrate_frames))
+    with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker:
+        front, back = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
+        for frame in source:
+            packet = back.generate(front(Packet(frame)))
+            if packet.generated is not None:
+                distances.append(measure.distance(packet.generated))
+            if retargeter.calibrated:
+                break
+    return distances
+
+
 def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
                     calibrate_frames: int = 30, max_frames: int | None = None,
-                    num_threads: int = DEFAULT_THREADS) -> dict:
+                    num_threads: int = DEFAULT_THREADS, reference: str | Path | None = None,
+                    sheet: str | Path | None = None) -> dict:
     """Run ``clip`` through the live path with ``model_path``; write and return the figures.
 
     ``model_path`` None means the shipped generator; ``max_frames`` limits the clip (None:
-    all of it). Raises UserError for a bad model or clip.
+    all of it). With ``reference``, the target's prepared data set, every generated face
+    is also measured for breakage (:mod:`evaluation.broken_frames`), the faces drawn during
+    a live calibration too; ``sheet`` gets the contact sheet (driver above generated, 16
+    frames, broken ones framed red). Raises UserError for a bad model or clip.
     """
     clip = str(clip)
     model_path = DEFAULT_GENERATOR if model_path is None else model_path
     runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
     metadata = runner.metadata
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
-    retargeter = Retargeter(target, metadata.expression_ranges, RetargetOptions(calibrate_frames=calibrate_frames))
+    breakage = _broken_measure(Path(reference), runner) if reference is not None else None
+    calibration = (_calibration_distances(clip, runner, breakage, calibrate_frames)
+                   if breakage is not None and calibrate_frames > 0 else [])
+    retargeter = Retargeter.for_model(metadata, RetargetOptions(calibrate_frames=calibrate_frames))
     if calibrate_frames > 0:
         _calibrate(clip, runner, retargeter, calibrate_frames)
+    distances, driver_tiles, face_tiles = [], [], []
 
     driver_series = {name: [] for name in _MEASURES}  # every frame with a face
     retarget_series = {name: [] for name in _MEASURES}
@@ -98,6 +135,12 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
             if packet.generated is None:
                 continue
             with_face += 1
+            if breakage is not None:
+                distances.append(breakage.distance(packet.generated))
+            if sheet is not None:
+                driver_crop = Alignment.from_landmarks(packet.points, size, margin).warp(frame.image)
+                driver_tiles.append(cv2.resize(driver_crop, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
+                face_tiles.append(cv2.resize(packet.generated, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
             for name, measure in _MEASURES.items():
                 driver_series[name].append(measure(packet.driver_aligned))
                 retarget_series[name].append(measure(packet.target_aligned))
@@ -126,6 +169,14 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         report[f"{name}_corr"] = _json_number(pearson_correlation(paired_driver[name], generated_series[name]))
         report[f"retarget_{name}_corr"] = _json_number(
             pearson_correlation(driver_series[name], retarget_series[name]))
+    if breakage is not None:
+        report.update(breakage.report(distances))
+        report["calibration_frames_measured"] = len(calibration)
+        report["calibration_broken_frames"] = int(np.sum(np.asarray(calibration) > breakage.threshold))
+        report["per_frame_distance"] = [round(float(value), 2) for value in distances]
+    if sheet is not None and face_tiles:
+        broken = [value > breakage.threshold for value in distances] if breakage is not None else None
+        write_sheet(Path(sheet), contact_sheet(driver_tiles, face_tiles, broken))
     if json_out is not None:
         write_json(Path(json_out), report)
     return report

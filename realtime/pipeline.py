@@ -258,7 +258,7 @@ def build_stages(runner: GeneratorRunner, landmarker: FaceLandmarker, stats: Run
     metadata = runner.metadata
     controls = controls if controls is not None else Controls(options.layout)
     if retargeter is None:
-        retargeter = Retargeter(metadata.neutral, metadata.expression_ranges, options.retarget)
+        retargeter = Retargeter.for_model(metadata, options.retarget)
     front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
                         controls)
     return front, BackStages(runner, stats, controls, options, sinks)
@@ -389,7 +389,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     provenance = Provenance(Path(config.model_path).name, runner.model_id)  # what recordings are signed with
     stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)
-    retargeter = Retargeter(runner.metadata.neutral, runner.metadata.expression_ranges, config.pipeline.retarget)
+    retargeter = Retargeter.for_model(runner.metadata, config.pipeline.retarget)
     opened = source if source is not None else open_source(config.source)
     reopen = (lambda: open_source(config.source)) if source is None and opened.is_live else None
     pipeline = None

@@ -13,6 +13,12 @@ range onto the target's, clamped at the target's extremes, and the landmarks are
 vertically until the measure says so. The driver's range starts as the target's span
 around the driver's neutral and widens to whatever the driver shows, so a driver's widest
 mouth maps to the target's widest.
+
+Last, the face is clamped into the target's shape space (:mod:`models.shape_space`, where
+the model carries one): a driver who turns their head or opens their mouth wider than the
+target ever did gets the nearest face the target showed, never a sketch the generator
+cannot draw. Calibration starts with the first frame and is refined with every frame
+until ``calibrate_frames`` are seen, so the calibration phase shows the target's face too.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 from models import face_topology as topology
 from models.expression import brow_raise
 from models.options import require
+from models.shape_space import ShapeSpace
 
 _MAX_MOTION_SCALE = 4.0  # a driver's small motion is amplified at most this much
 _LIPS = tuple(sorted(set(topology.LIPS_OUTER + topology.LIPS_INNER)))
@@ -38,6 +45,7 @@ class RetargetOptions:
 
     calibrate_frames: int = 30
     map_ranges: bool = True  # map expression measures onto the target's observed ranges
+    clamp_shape: bool = True  # keep the face inside the target's shape space, where the model has one
 
     def __post_init__(self):
         require(self.calibrate_frames >= 0, f"--calibrate {self.calibrate_frames}", "0 (off) or more frames")
@@ -134,18 +142,20 @@ def _width(points: np.ndarray, first: int, second: int) -> float:
 class Retargeter:
     """Turns the driver's aligned landmarks into the target's, frame by frame.
 
-    ``target_neutral`` is (478, 3) in aligned-crop pixels (the model's metadata), and
-    ``expression_ranges`` maps measure names to the target's [low, high].
+    ``target_neutral`` is (478, 3) in aligned-crop pixels (the model's metadata),
+    ``expression_ranges`` maps measure names to the target's [low, high], and ``shapes``
+    is the target's shape space (None: no clamp).
     """
 
     def __init__(self, target_neutral: np.ndarray, expression_ranges: dict,
-                 options: RetargetOptions = RetargetOptions()):
+                 options: RetargetOptions = RetargetOptions(), shapes: ShapeSpace | None = None):
         target_neutral = np.asarray(target_neutral, np.float64)
         if target_neutral.shape != (478, 3):
             raise ValueError(f"got target neutral landmarks of shape {target_neutral.shape}, expected (478, 3)")
         if options.calibrate_frames < 0:
             raise ValueError(f"got calibrate_frames {options.calibrate_frames}, expected 0 or more")
         self.options = options
+        self.shapes = shapes if options.clamp_shape else None
         self.target_neutral = target_neutral
         wanted = set(expression_ranges) if options.map_ranges else set()
         self._measures = [m for m in _measures(target_neutral) if m.name in wanted]
@@ -153,12 +163,19 @@ class Retargeter:
         self._collected: list[np.ndarray] = []
         self._collecting = options.calibrate_frames > 0
         self.driver_neutral: np.ndarray | None = None
+        self._provisional = False  # the neutral so far is from fewer than calibrate_frames frames
         self._scales: np.ndarray | None = None
         self._range_maps: dict[str, _RangeMap] = {}
 
+    @classmethod
+    def for_model(cls, metadata, options: RetargetOptions = RetargetOptions()) -> "Retargeter":
+        """The retargeter for a generator's metadata: its neutral face, ranges and shape space."""
+        return cls(metadata.neutral, metadata.expression_ranges, options, metadata.target_shapes())
+
     @property
     def calibrated(self) -> bool:
-        return self.driver_neutral is not None
+        """Whether a neutral from all ``calibrate_frames`` frames is in use."""
+        return self.driver_neutral is not None and not self._provisional
 
     @property
     def calibrating(self) -> bool:
@@ -182,12 +199,20 @@ class Retargeter:
                                               self._target_ranges[m.name]) for m in self._measures}
 
     def observe(self, driver_points: np.ndarray) -> None:
-        """Feed a calibration frame; the neutral is set once enough frames are seen."""
+        """Feed a calibration frame; the neutral is set once enough frames are seen.
+
+        Before the first calibration completes, the median of the frames seen so far is
+        used meanwhile (the first frame alone, at first), so no frame is drawn uncalibrated.
+        A recalibration keeps the old neutral until the new one is complete.
+        """
         if not self._collecting:
             return
         self._collected.append(np.asarray(driver_points, np.float64))
-        if len(self._collected) >= self.options.calibrate_frames:
+        complete = len(self._collected) >= self.options.calibrate_frames
+        if complete or self.driver_neutral is None or self._provisional:
             self.calibrate(np.median(np.stack(self._collected), axis=0))
+            self._provisional = not complete
+        if complete:
             self._collected, self._collecting = [], False
 
     def __call__(self, driver_points: np.ndarray) -> np.ndarray:
@@ -202,6 +227,8 @@ class Retargeter:
             if measure.scale_first:
                 self._scale_to(points, self.target_neutral, measure, wanted)
             self._move_to(points, measure, wanted)
+        if self.shapes is not None:
+            points = self.shapes.clamp(points)
         return points.astype(np.float32)
 
     def _region_scales(self, driver_neutral: np.ndarray) -> np.ndarray:

@@ -133,6 +133,18 @@ def tiny_models(small_data, tmp_path_factory):
             for quantization in ("fp32", "int8")}
 
 
+def test_split_all_measures_every_frame_of_the_data_set(tiny_models, small_data, tmp_path, capsys):
+    from reenact import cli
+
+    out = tmp_path / "all.json"
+    code = cli.main(["eval", "--model", str(tiny_models["fp32"]), "--data", str(small_data), "--split", "all",
+                     "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    manifest = json.loads((small_data / "manifest.json").read_text())
+    result = json.loads(out.read_text())
+    assert result["split"] == "all" and result["frames"] == len(manifest["frames"]) == 15
+
+
 @pytest.mark.parametrize("quantization", ["fp32", "int8"])
 def test_evaluate_data_writes_measures_in_range(tiny_models, small_data, tmp_path, quantization):
     from evaluation.data import evaluate_data

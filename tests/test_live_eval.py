@@ -45,3 +45,26 @@ def test_the_shipped_generator_follows_the_driver(shared_data, tmp_path):
     assert report["detect_rate"] >= 0.95  # the live-loop issue's acceptance figures
     assert report["mouth_open_corr"] >= 0.8
     assert report["shape_drift"] < 1.0
+
+
+@pytest.mark.slow
+def test_broken_frames_and_the_contact_sheet_against_the_target_data(sample_video, tiny_generators, tmp_path,
+                                                                      capsys):
+    import cv2
+
+    from reenact import cli
+    from training.prepare import PrepareOptions, prepare_data
+
+    reference = tmp_path / "target"
+    prepare_data([sample_video], reference, PrepareOptions(size=256, every=5))
+    sheet, out = tmp_path / "sheet.png", tmp_path / "eval.json"
+    code = cli.main(["eval", "--driver", "sample", "--model", str(tiny_generators["int8"]), "--json", str(out),
+                     "--calibrate", "5", "--reference", str(reference), "--sheet", str(sheet)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert report["frames_with_face"] == len(report["per_frame_distance"]) == report["frames"]
+    assert 0.0 <= report["broken_share"] <= 1.0
+    assert report["distance_p50"] <= report["distance_p90"]
+    assert report["calibration_frames_measured"] == 5
+    assert 0 <= report["calibration_broken_frames"] <= 5
+    assert cv2.imread(str(sheet)).shape == (4 * 128, 8 * 128, 3)

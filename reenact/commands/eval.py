@@ -23,22 +23,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--driver", help="driver clip: evaluate expression transfer through the live path")
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
     parser.add_argument("--grid", type=Path, help="image grid to write (with --data; default: next to --json)")
+    parser.add_argument("--split", choices=("val", "all"), default="val",
+                        help="with --data: its validation split, or every frame (a folder of clips never "
+                             "trained on; default %(default)s)")
     parser.add_argument("--calibrate", type=int, default=30,
                         help="frames of the driver used as its neutral face (with --driver; default %(default)s)")
+    parser.add_argument("--reference", type=Path, metavar="DATA",
+                        help="with --driver: the target's prepared data set; measures broken frames against "
+                             "its real faces")
+    parser.add_argument("--sheet", type=Path, metavar="PNG",
+                        help="with --driver: contact sheet of 16 frames, driver above generated")
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
     if args.data is not None:
-        from evaluation.data import evaluate_data  # TensorFlow-free, but slow to import: only when asked
+        from evaluation.data import evaluate_data
 
         grid = args.grid or args.json.with_suffix(".png")
-        figures = evaluate_data(args.model, args.data, args.json, grid)
+        figures = evaluate_data(args.model, args.data, args.json, grid, split=args.split)
     else:
         from evaluation.driver import evaluate_driver
 
-        figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate)
+        figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate,
+                                  reference=args.reference, sheet=args.sheet)
     summary = {key: value for key, value in figures.items() if not isinstance(value, (list, dict))}
     print(json.dumps(summary, indent=2))
     print(f"all figures, per frame too: {args.json}")

@@ -1,0 +1,72 @@
+"""Every shared driver through one generator: broken-frame share, expression transfer, a contact sheet each.
+
+Run: ``.venv/bin/python -m benchmarks.drivers --model M.tflite --reference DATA --out DIR
+[--drivers ../shared/data/drivers] [--label NAME]``.
+
+What a person sees is the measure: for each driver clip (every video in ``--drivers``,
+plus the built-in ``sample``) this runs ``reenact eval --driver`` with the target's data
+set as the broken-frame reference, writes ``DIR/<driver>.json`` and the contact sheet
+``DIR/<driver>.jpg`` (driver above generated, 16 frames, broken ones framed red), and
+prints one table row per driver. ``DIR/drivers.json`` holds the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from media.formats import VIDEO_SUFFIXES
+from models.errors import UserError
+from models.files import write_json
+
+SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
+COLUMNS = ("broken_share", "calibration_broken_frames", "distance_p50", "distance_p90", "detect_rate",
+           "mouth_open_corr", "eye_open_corr")
+
+
+def driver_clips(folder: Path) -> list[str]:
+    """Every video in ``folder`` by name, then ``sample``."""
+    clips = sorted(str(path) for path in Path(folder).glob("*") if path.suffix.lower() in VIDEO_SUFFIXES)
+    return clips + ["sample"]
+
+
+def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str) -> list[dict]:
+    from evaluation.driver import evaluate_driver
+
+    rows = []
+    for clip in clips:
+        name = Path(clip).stem
+        report = evaluate_driver(clip, model, out / f"{name}.json", reference=reference, sheet=out / f"{name}.jpg")
+        row = {"model": label, "driver": name, **{column: report.get(column) for column in COLUMNS}}
+        rows.append(row)
+        print("  ".join(f"{row[key]}" for key in ("model", "driver", *COLUMNS)), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m benchmarks.drivers",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="generator .tflite")
+    parser.add_argument("--reference", type=Path, required=True, metavar="DATA",
+                        help="the target's prepared data set (real faces and held-out sketches)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for reports and sheets")
+    parser.add_argument("--drivers", type=Path, default=SHARED_DRIVERS, metavar="FOLDER",
+                        help=f"driver clips (default {SHARED_DRIVERS})")
+    parser.add_argument("--label", help="the model's name in the table (default: its file name)")
+    args = parser.parse_args(argv)
+    try:
+        if not args.drivers.is_dir():
+            raise UserError(f"drivers {args.drivers}: no such folder")
+        print("  ".join(("model", "driver", *COLUMNS)))
+        rows = measure_drivers(args.model, args.reference, args.out, driver_clips(args.drivers),
+                               args.label or args.model.name)
+        write_json(args.out / "drivers.json", rows)
+    except UserError as error:
+        print(f"benchmarks.drivers: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Does a generated face look like one of the target's real faces? A measure of broken frames.
+
+A person-specific generator asked for a face it never learned draws a broken one: colour
+speckles, blocky smears, the background bleeding into a cheek. Averages over frames like
+the training set cannot see it, so every generated face is compared with the target's real
+faces one by one:
+
+- its 64 x 64 colour thumbnail, with the top and bottom 8 rows left out (hair and chin,
+  which vary least with the generator's faults), is compared by mean absolute difference
+  (0-255) with the thumbnails of up to 3,000 real target crops spread over the training
+  split, and the nearest one counts;
+- the same distance for the faces the generator draws from the target's own held-out
+  sketches is the in-distribution level;
+- a frame is broken when its distance exceeds 2.3 times the median of that level.
+
+The generator's output crop is measured, before the loop moves it with the driver's head:
+a moved face would be far from every real crop without being broken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.errors import UserError
+
+THUMBNAIL = 64
+CUT_ROWS = 8  # left out at the top and at the bottom of the thumbnail
+REFERENCE_LIMIT = 3000  # real target crops the distance is taken against
+LEVEL_LIMIT = 300  # held-out sketches that set the in-distribution level
+BROKEN_FACTOR = 2.3  # a frame is broken above this many times the in-distribution median
+SHEET_FRAMES = 16
+SHEET_TILE = 128
+
+
+def thumbnail(face: np.ndarray) -> np.ndarray:
+    """The measured part of a face crop: (48 * 64 * 3,) float32, 0-255."""
+    small = cv2.resize(face, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA)
+    return small[CUT_ROWS:THUMBNAIL - CUT_ROWS].astype(np.float32).reshape(-1)
+
+
+def spread(count: int, limit: int) -> np.ndarray:
+    """At most ``limit`` indices spread evenly over ``range(count)``."""
+    if count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
+
+
+@dataclass
+class BrokenFrameMeasure:
+    """Real target thumbnails and the in-distribution level they give a generator."""
+
+    references: np.ndarray  # (R, D) float32 thumbnails of real target crops
+    level: np.ndarray  # distances of the generator's faces from the target's held-out sketches
+
+    @property
+    def threshold(self) -> float:
+        return float(BROKEN_FACTOR * np.median(self.level))
+
+    def distance(self, face: np.ndarray) -> float:
+        """Mean absolute difference (0-255) of ``face`` to its nearest real target crop."""
+        probe = thumbnail(face)
+        best = np.inf
+        for start in range(0, len(self.references), 512):  # bounded memory: 512 x D at a time
+            chunk = self.references[start:start + 512]
+            best = min(best, float(np.abs(chunk - probe).mean(axis=1).min()))
+        return best
+
+    @classmethod
+    def from_data(cls, data_dir: Path, generate, manifest: dict) -> "BrokenFrameMeasure":
+        """From a prepared target data set: its training crops, and ``generate`` on its held-out sketches.
+
+        ``generate`` maps a sketch (S, S, 3) uint8 to a face of the same shape: the runner
+        under test, so the level is its own.
+        """
+        from training.dataset import read_frame
+
+        entries = {split: [frame["id"] for frame in manifest["frames"] if frame["split"] == split]
+                   for split in ("train", "val")}
+        if not entries["train"] or not entries["val"]:
+            raise UserError(f"data {data_dir}: the broken-frame measure needs training and validation frames")
+        train_ids = [entries["train"][i] for i in spread(len(entries["train"]), REFERENCE_LIMIT)]
+        references = np.stack([thumbnail(read_frame(data_dir, frame_id, ("crop",))["crop"])
+                               for frame_id in train_ids])
+        measure = cls(references, np.empty(0, np.float32))
+        val_ids = [entries["val"][i] for i in spread(len(entries["val"]), LEVEL_LIMIT)]
+        measure.level = np.array([measure.distance(generate(read_frame(data_dir, frame_id, ("sketch",))["sketch"]))
+                                  for frame_id in val_ids], np.float32)
+        return measure
+
+    def report(self, distances) -> dict:
+        """``broken_share`` and the distance percentiles of a run's faces (JSON-ready)."""
+        distances = np.asarray(distances, np.float64)
+        if distances.size == 0:
+            return {"broken_share": None, "distance_p50": None, "distance_p90": None}
+        return {
+            "broken_share": round(float(np.mean(distances > self.threshold)), 4),
+            "distance_p50": round(float(np.percentile(distances, 50)), 2),
+            "distance_p90": round(float(np.percentile(distances, 90)), 2),
+            "broken_threshold": round(self.threshold, 2),
+            "in_distribution_p50": round(float(np.median(self.level)), 2),
+            "reference_frames": len(self.references),
+        }
+
+
+def contact_sheet(drivers: list[np.ndarray], faces: list[np.ndarray], broken: list[bool] | None = None,
+                  frames: int = SHEET_FRAMES, tile: int = SHEET_TILE) -> np.ndarray:
+    """``frames`` evenly spaced pairs, driver above generated, eight to a row; broken faces framed red."""
+    if not faces or len(drivers) != len(faces):
+        raise ValueError(f"got {len(drivers)} driver images and {len(faces)} faces, expected equal, non-zero counts")
+    chosen = spread(len(faces), frames)
+    columns = 8
+    blank = np.zeros((tile, tile, 3), np.uint8)
+    rows = []
+    for start in range(0, len(chosen), columns):
+        top, bottom = [], []
+        for index in chosen[start:start + columns]:
+            top.append(cv2.resize(drivers[index], (tile, tile), interpolation=cv2.INTER_AREA))
+            face = cv2.resize(faces[index], (tile, tile), interpolation=cv2.INTER_AREA)
+            if broken is not None and broken[index]:
+                cv2.rectangle(face, (1, 1), (tile - 2, tile - 2), (0, 0, 255), 3)
+            bottom.append(face)
+        top += [blank] * (columns - len(top))
+        bottom += [blank] * (columns - len(bottom))
+        rows.append(np.vstack([np.hstack(top), np.hstack(bottom)]))
+    return np.vstack(rows)
+
+
+def write_sheet(path: Path, sheet: np.ndarray) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), sheet):
+        raise UserError(f"could not write the contact sheet {path} (expected a .png or .jpg path)")
