@@ -21,8 +21,8 @@ from models.errors import UserError
 from models.files import write_json
 
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
-COLUMNS = ("broken_share", "calibration_broken_frames", "distance_p50", "distance_p90", "detect_rate",
-           "mouth_open_corr", "eye_open_corr")
+COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
+           "detect_rate", "mouth_open_corr", "eye_open_corr")
 
 
 def driver_clips(folder: Path) -> list[str]:

@@ -77,7 +77,7 @@ def _broken_measure(reference: Path, runner: GeneratorRunner) -> BrokenFrameMeas
 
 
 def _calibration_distances(clip: str, runner: GeneratorRunner, measure: BrokenFrameMeasure,
-                           calibrate_frames: int) -> list[float]:
+                           calibrate_frames: int) -> list[tuple[float, float]]:
     """The distances of the faces drawn while a fresh retargeter calibrates, as they are live."""
     distances = []
     retargeter = Retargeter.for_model(runner.metadata, RetargetOptions(calibrate_frames=calibrate_frames))
@@ -86,7 +86,7 @@ def _calibration_distances(clip: str, runner: GeneratorRunner, measure: BrokenFr
         for frame in source:
             packet = back.generate(front(Packet(frame)))
             if packet.generated is not None:
-                distances.append(measure.distance(packet.generated))
+                distances.append(measure.distances(packet.generated))
             if retargeter.calibrated:
                 break
     return distances
@@ -136,7 +136,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
                 continue
             with_face += 1
             if breakage is not None:
-                distances.append(breakage.distance(packet.generated))
+                distances.append(breakage.distances(packet.generated))
             if sheet is not None:
                 driver_crop = Alignment.from_landmarks(packet.points, size, margin).warp(frame.image)
                 driver_tiles.append(cv2.resize(driver_crop, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
@@ -172,10 +172,10 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     if breakage is not None:
         report.update(breakage.report(distances))
         report["calibration_frames_measured"] = len(calibration)
-        report["calibration_broken_frames"] = int(np.sum(np.asarray(calibration) > breakage.threshold))
-        report["per_frame_distance"] = [round(float(value), 2) for value in distances]
+        report["calibration_broken_frames"] = sum(breakage.broken(pair) for pair in calibration)
+        report["per_frame_distance"] = [[round(float(value), 2) for value in pair] for pair in distances]
     if sheet is not None and face_tiles:
-        broken = [value > breakage.threshold for value in distances] if breakage is not None else None
+        broken = [breakage.broken(pair) for pair in distances] if breakage is not None else None
         write_sheet(Path(sheet), contact_sheet(driver_tiles, face_tiles, broken))
     if json_out is not None:
         write_json(Path(json_out), report)

@@ -36,11 +36,16 @@ def test_real_faces_pass_and_broken_ones_are_caught(target):
     noise = np.random.default_rng(0).integers(0, 256, real[0].shape, dtype=np.uint8)
     bled = real[0].copy()
     bled[:, : bled.shape[1] // 2] = (200, 120, 40)  # the background colour across half the face
-    distances = [measure.distance(face) for face in real]
-    assert max(distances) <= measure.threshold
+    boxed = real[1].copy()
+    boxed[40:52, 24:40] = (40, 60, 110)  # a mouth drawn as a flat brown box: a small part of the face
+    distances = [measure.distances(face) for face in real]
+    assert not any(measure.broken(pair) for pair in distances)
     assert measure.distance(noise) > measure.threshold and measure.distance(bled) > measure.threshold
-    report = measure.report(distances + [measure.distance(noise)])
-    assert report["broken_share"] == 0.25
+    box_whole, box_local = measure.distances(boxed)
+    assert box_local > measure.local_threshold  # the local measure sees the box ...
+    assert box_local / measure.local_threshold > box_whole / measure.threshold  # ... more plainly than the mean
+    report = measure.report(distances + [measure.distances(noise)])
+    assert report["broken_share"] == report["broken_share_local"] == 0.25
     assert report["distance_p50"] <= report["distance_p90"]
 
 

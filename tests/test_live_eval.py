@@ -63,7 +63,7 @@ def test_broken_frames_and_the_contact_sheet_against_the_target_data(sample_vide
     assert code == 0, capsys.readouterr().err
     report = json.loads(out.read_text())
     assert report["frames_with_face"] == len(report["per_frame_distance"]) == report["frames"]
-    assert 0.0 <= report["broken_share"] <= 1.0
+    assert 0.0 <= report["broken_share"] <= 1.0 and 0.0 <= report["broken_share_local"] <= 1.0
     assert report["distance_p50"] <= report["distance_p90"]
     assert report["calibration_frames_measured"] == 5
     assert 0 <= report["calibration_broken_frames"] <= 5
