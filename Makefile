@@ -33,14 +33,15 @@ test: install display
 bench: install
 	$(VENV)/bin/reenact bench --source ../shared/data/drivers/expressive_34s.mp4 --frames 600 --json out/bench.json --plot out/bench.png
 
-# Reproduces the shipped generator from the GRID clips beside the project (about 30-40
+# Reproduces the shipped generator from GRID speaker s1 beside the project (about 35
 # minutes on a 2-core CPU); see models/MODEL_CARD.md.
+S1_CREDIT := Trained on GRID audio-visual corpus speaker s1 (Cooke et al. 2006), CC BY 4.0; frames cropped and resized.
 default-model: install
-	$(VENV)/bin/reenact prepare ../shared/data/target --out data/grid --credit "GRID corpus, Cooke et al. 2006, CC BY 4.0"
-	$(VENV)/bin/reenact train data/grid --out runs/default --size 256 --width 16 --upsample separable --batch 4 --steps 1500 --mouth-weight 1 --mouth-from 1100
-	$(VENV)/bin/reenact export runs/default --out models/default_generator.tflite --quant int8
-	$(VENV)/bin/reenact eval --data data/grid --json out/default_eval.json --grid docs/validation_grid.jpg
-	$(VENV)/bin/reenact eval --driver ../shared/data/drivers/expressions_7s.mp4 --json out/default_driver_eval.json
+	$(VENV)/bin/reenact prepare ../shared/data/target_s1 --out data/s1 --every 4 --holdout-clips 0.1 --credit "$(S1_CREDIT)"
+	$(VENV)/bin/reenact train data/s1 --out runs/s1 --steps 2400 --mouth-from 1800
+	$(VENV)/bin/reenact export runs/s1 --out models/default_generator.tflite --quant int8
+	$(VENV)/bin/reenact eval --data data/s1 --json out/default_eval.json --grid docs/validation_grid.jpg
+	$(VENV)/bin/python -m benchmarks.drivers --model models/default_generator.tflite --reference data/s1 --out out/drivers
 
 clean:
 	rm -rf out .pytest_cache
