@@ -10,7 +10,11 @@ mouth drawn open when it should be shut; these figures can:
 - ``shape_drift``: how far the generated face's rigid shape (oval, nose, brows; aligned,
   in inter-ocular units) lies from the target's neutral shape, divided by how far the
   driver's lies from it: below 1 the target kept its own face;
-- ``detect_rate``: the share of generated faces MediaPipe finds at all.
+- ``detect_rate``: the share of generated faces MediaPipe finds at all;
+- with the target's data set as reference, ``broken_share`` (and ``broken_share_local``):
+  the share of generated faces unlike any real face of the target
+  (:mod:`evaluation.broken_frames`), and ``calibration_broken_frames``: how many of the
+  faces drawn while the loop calibrates, as a live viewer sees them, are broken.
 
 The same correlations between the driver and the retargeted landmarks (``retarget_*``)
 tell a retargeting fault from a generator fault.
@@ -49,17 +53,24 @@ def rigid_distance(points: np.ndarray, reference: np.ndarray) -> float:
     return float(distances.mean() / topology.inter_ocular(reference))
 
 
-def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frames: int) -> None:
-    """Feed the clip's first ``frames`` faces to the retargeter through the front stages."""
+def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frames: int,
+               measure: BrokenFrameMeasure | None = None) -> list[tuple[float, float]]:
+    """Feed the clip's first ``frames`` faces to the retargeter through the stages, as live.
+
+    With ``measure``, the faces drawn meanwhile (what a live viewer sees while the loop
+    calibrates) are generated and measured; their distances are returned.
+    """
+    distances = []
     with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker:
-        front, _ = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
+        front, back = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
         for frame in source:
-            front(Packet(frame))
+            packet = front(Packet(frame))
+            if measure is not None and packet.sketch is not None:
+                distances.append(measure.distances(back.generate(packet).generated))
             if retargeter.calibrated:
-                return
-    if not retargeter.calibrated:
-        raise UserError(f"driver {clip}: fewer than {frames} frames with a face to calibrate on; "
-                        "pass a smaller calibrate_frames")
+                return distances
+    raise UserError(f"driver {clip}: fewer than {frames} frames with a face to calibrate on; "
+                    "pass a smaller calibrate_frames")
 
 
 def _json_number(value: float) -> float | None:
@@ -74,22 +85,6 @@ def _broken_measure(reference: Path, runner: GeneratorRunner) -> BrokenFrameMeas
         raise UserError(f"reference {reference} holds {manifest.get('size')}-pixel frames, but the model draws "
                         f"{size}-pixel faces; prepare it with --size {size}")
     return BrokenFrameMeasure.from_data(Path(reference), runner.generate, manifest)
-
-
-def _calibration_distances(clip: str, runner: GeneratorRunner, measure: BrokenFrameMeasure,
-                           calibrate_frames: int) -> list[tuple[float, float]]:
-    """The distances of the faces drawn while a fresh retargeter calibrates, as they are live."""
-    distances = []
-    retargeter = Retargeter.for_model(runner.metadata, RetargetOptions(calibrate_frames=calibrate_frames))
-    with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker:
-        front, back = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
-        for frame in source:
-            packet = back.generate(front(Packet(frame)))
-            if packet.generated is not None:
-                distances.append(measure.distances(packet.generated))
-            if retargeter.calibrated:
-                break
-    return distances
 
 
 def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
@@ -110,11 +105,8 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     metadata = runner.metadata
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
     breakage = _broken_measure(Path(reference), runner) if reference is not None else None
-    calibration = (_calibration_distances(clip, runner, breakage, calibrate_frames)
-                   if breakage is not None and calibrate_frames > 0 else [])
     retargeter = Retargeter.for_model(metadata, RetargetOptions(calibrate_frames=calibrate_frames))
-    if calibrate_frames > 0:
-        _calibrate(clip, runner, retargeter, calibrate_frames)
+    calibration = _calibrate(clip, runner, retargeter, calibrate_frames, breakage) if calibrate_frames > 0 else []
     distances, driver_tiles, face_tiles = [], [], []
 
     driver_series = {name: [] for name in _MEASURES}  # every frame with a face
