@@ -32,7 +32,7 @@ from evaluation.broken_frames import SHEET_TILE, BrokenFrameMeasure, contact_she
 from media.sources import open_source
 from models import face_topology as topology
 from models.alignment import Alignment
-from models.default_model import DEFAULT_GENERATOR
+from models.default_model import generator_path
 from models.errors import UserError
 from models.files import write_json
 from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
@@ -100,7 +100,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     frames, broken ones framed red). Raises UserError for a bad model or clip.
     """
     clip = str(clip)
-    model_path = DEFAULT_GENERATOR if model_path is None else model_path
+    model_path = generator_path(model_path)
     runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
     metadata = runner.metadata
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral

@@ -152,8 +152,6 @@ class Retargeter:
         target_neutral = np.asarray(target_neutral, np.float64)
         if target_neutral.shape != (478, 3):
             raise ValueError(f"got target neutral landmarks of shape {target_neutral.shape}, expected (478, 3)")
-        if options.calibrate_frames < 0:
-            raise ValueError(f"got calibrate_frames {options.calibrate_frames}, expected 0 or more")
         self.options = options
         self.shapes = shapes if options.clamp_shape else None
         self.target_neutral = target_neutral
