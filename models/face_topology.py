@@ -67,6 +67,32 @@ def mouth_opening(points: np.ndarray) -> float:
     return float(gap / inter_ocular(points))
 
 
+def _signed_gap(points: np.ndarray, upper: int, lower: int) -> float:
+    """How far ``lower`` lies below ``upper`` along the face's own down axis (normal to the eye line).
+
+    Unlike a distance it goes smoothly through zero and below when the points cross, so a
+    shift along the down axis changes it by exactly the shift.
+    """
+    eye_line = points[LEFT_EYE_OUTER, :2] - points[RIGHT_EYE_OUTER, :2]
+    down = np.array([-eye_line[1], eye_line[0]]) / max(float(np.linalg.norm(eye_line)), 1e-9)
+    return float((points[lower, :2] - points[upper, :2]) @ down)
+
+
+def signed_mouth_opening(points: np.ndarray) -> float:
+    """:func:`mouth_opening` with a sign: negative when the lower lip lies above the upper one.
+
+    A real face never crosses its lips, but a retargeted one can (a driver calibrated with
+    the mouth open, then closing it), and an unsigned gap would call crossed lips open.
+    """
+    return _signed_gap(points, INNER_LIP_UPPER, INNER_LIP_LOWER) / inter_ocular(points)
+
+
+def signed_eye_opening(points: np.ndarray) -> float:
+    """:func:`eye_opening` with a sign: negative when the lids cross."""
+    return (_signed_gap(points, RIGHT_EYE_UPPER, RIGHT_EYE_LOWER)
+            + _signed_gap(points, LEFT_EYE_UPPER, LEFT_EYE_LOWER)) / 2 / inter_ocular(points)
+
+
 def eye_opening(points: np.ndarray) -> float:
     """Mean lid gap of both eyes over the inter-ocular distance."""
     right = np.linalg.norm(points[RIGHT_EYE_UPPER, :2] - points[RIGHT_EYE_LOWER, :2])

@@ -10,14 +10,17 @@ A target's footage spans only the expressions it happened to show, so raw deviat
 would ask the generator for faces it never saw. Each measure that the metadata gives a
 range for (mouth opening, eye opening, brow raise) is therefore mapped from the driver's
 range onto the target's, clamped at the target's extremes, and the landmarks are moved
-vertically until the measure says so. The driver's range starts as the target's span
-around the driver's neutral and widens to whatever the driver shows, so a driver's widest
-mouth maps to the target's widest.
+vertically until the measure says so (steered by a signed gap, so lips pushed through each
+other read as crossed, not open). The driver's range starts as the target's span around
+the driver's neutral, for the mouth from shut lips, and widens to whatever the driver shows
+(its calibration frames included), so a driver's widest mouth maps to the target's widest.
 
 Last, the face is clamped into the target's shape space (:mod:`models.shape_space`, where
 the model carries one): a driver who turns their head or opens their mouth wider than the
 target ever did gets the nearest face the target showed, never a sketch the generator
-cannot draw. Calibration starts with the first frame and is refined with every frame
+cannot draw. The clamp also moves the lids and lips, so afterwards the lids take back
+their mapped opening and the lips may only close towards theirs. Calibration starts with
+the first frame and is refined with every frame
 until ``calibrate_frames`` are seen, so the calibration phase shows the target's face too.
 """
 
@@ -46,6 +49,7 @@ class RetargetOptions:
     calibrate_frames: int = 30
     map_ranges: bool = True  # map expression measures onto the target's observed ranges
     clamp_shape: bool = True  # keep the face inside the target's shape space, where the model has one
+    restore_openings: bool = True  # after the clamp, the lids' and lips' mapped openings (within limits)
 
     def __post_init__(self):
         require(self.calibrate_frames >= 0, f"--calibrate {self.calibrate_frames}", "0 (off) or more frames")
@@ -64,6 +68,15 @@ class _Measure:
     weights: np.ndarray  # (478,)
     direction: float  # +1: the measure grows as points move down the image
     scale_first: bool = False  # first scale the driver's own motion of these points
+    # The measure with a sign, which the moves steer by: deviations added to the target's
+    # neutral can cross its lips or lids, and an unsigned gap reads crossed lips as open.
+    signed: Callable[[np.ndarray], float] | None = None
+    # Every face's measure reads about the same at one end (shut lips: 0), so the driver's
+    # range starts there, whatever the driver's neutral was.
+    shared_low: bool = False
+
+    def steer(self, points: np.ndarray) -> float:
+        return (self.signed or self.measure)(points)
 
 
 def _mouth_weights(neutral: np.ndarray) -> np.ndarray:
@@ -111,20 +124,24 @@ def _brow_weights(neutral: np.ndarray) -> np.ndarray:
 def _measures(target_neutral: np.ndarray) -> list[_Measure]:
     # Eyes before brows (brow raise is read from the upper lid), mouth last.
     return [
-        _Measure("eye_open", topology.eye_opening, _lid_weights(target_neutral), -1.0),
+        _Measure("eye_open", topology.eye_opening, _lid_weights(target_neutral), -1.0,
+                 signed=topology.signed_eye_opening),
         _Measure("brow_raise", brow_raise, _brow_weights(target_neutral), -1.0),
-        _Measure("mouth_open", topology.mouth_opening, _mouth_weights(target_neutral), +1.0, scale_first=True),
+        _Measure("mouth_open", topology.mouth_opening, _mouth_weights(target_neutral), +1.0, scale_first=True,
+                 signed=topology.signed_mouth_opening, shared_low=True),
     ]
 
 
 class _RangeMap:
     """Maps a driver's measure onto the target's range; the driver's range widens as it is seen."""
 
-    def __init__(self, driver_neutral: float, target_neutral: float, target_range):
+    def __init__(self, driver_neutral: float, target_neutral: float, target_range, seen=()):
         self.target_low, self.target_high = float(min(target_range)), float(max(target_range))
-        # Until the driver shows more, assume the target's span around the driver's neutral.
-        self.driver_low = driver_neutral + (self.target_low - target_neutral)
-        self.driver_high = driver_neutral + (self.target_high - target_neutral)
+        # Until the driver shows more, assume the target's span around the driver's neutral,
+        # widened to what the driver has ``seen`` (its calibration frames): a driver who
+        # talks while calibrating has a half-open neutral, and its closed mouth is below it.
+        self.driver_low = min([driver_neutral + (self.target_low - target_neutral), *seen])
+        self.driver_high = max([driver_neutral + (self.target_high - target_neutral), *seen])
         if self.driver_high - self.driver_low < 1e-6:
             self.driver_high = self.driver_low + 1e-6
 
@@ -155,9 +172,9 @@ class Retargeter:
         self.options = options
         self.shapes = shapes if options.clamp_shape else None
         self.target_neutral = target_neutral
-        wanted = set(expression_ranges) if options.map_ranges else set()
-        self._measures = [m for m in _measures(target_neutral) if m.name in wanted]
-        self._target_ranges = {name: expression_ranges[name] for name in wanted}
+        mapped = set(expression_ranges) if options.map_ranges else set()
+        self._measures = [m for m in _measures(target_neutral) if m.name in mapped]
+        self._target_ranges = {name: expression_ranges[name] for name in mapped}
         self._collected: list[np.ndarray] = []
         self._collecting = options.calibrate_frames > 0
         self.driver_neutral: np.ndarray | None = None
@@ -188,13 +205,20 @@ class Retargeter:
             self._collected = []
             self._collecting = True
 
-    def calibrate(self, driver_neutral: np.ndarray) -> None:
-        """Take ``driver_neutral`` (aligned, (478, 3)) as the driver's neutral face now."""
+    def calibrate(self, driver_neutral: np.ndarray, seen: list[np.ndarray] = ()) -> None:
+        """Take ``driver_neutral`` (aligned, (478, 3)) as the driver's neutral face now.
+
+        ``seen``: the driver's faces it was taken from, whose measures widen the driver's ranges.
+        """
         neutral = np.asarray(driver_neutral, np.float64)
         self.driver_neutral = neutral
         self._scales = self._region_scales(neutral)
-        self._range_maps = {m.name: _RangeMap(m.measure(neutral), m.measure(self.target_neutral),
-                                              self._target_ranges[m.name]) for m in self._measures}
+        self._range_maps = {}
+        for m in self._measures:
+            target_range = self._target_ranges[m.name]
+            shown = [m.measure(face) for face in seen] + ([min(target_range)] if m.shared_low else [])
+            self._range_maps[m.name] = _RangeMap(m.measure(neutral), m.measure(self.target_neutral),
+                                                 target_range, shown)
 
     def observe(self, driver_points: np.ndarray) -> None:
         """Feed a calibration frame; the neutral is set once enough frames are seen.
@@ -208,7 +232,7 @@ class Retargeter:
         self._collected.append(np.asarray(driver_points, np.float64))
         complete = len(self._collected) >= self.options.calibrate_frames
         if complete or self.driver_neutral is None or self._provisional:
-            self.calibrate(np.median(np.stack(self._collected), axis=0))
+            self.calibrate(np.median(np.stack(self._collected), axis=0), self._collected)
             self._provisional = not complete
         if complete:
             self._collected, self._collecting = [], False
@@ -220,14 +244,36 @@ class Retargeter:
         if self.driver_neutral is None:
             return driver.astype(np.float32)  # not calibrated: the driver's own face
         points = self.target_neutral + self._scales[:, None] * (driver - self.driver_neutral)
+        wanted = {}
         for measure in self._measures:
-            wanted = self._range_maps[measure.name](measure.measure(driver))
+            wanted[measure.name] = self._range_maps[measure.name](measure.measure(driver))
             if measure.scale_first:
-                self._scale_to(points, self.target_neutral, measure, wanted)
-            self._move_to(points, measure, wanted)
+                self._scale_to(points, self.target_neutral, measure, wanted[measure.name])
+            self._move_to(points, measure, wanted[measure.name])
         if self.shapes is not None:
             points = self.shapes.clamp(points)
+            if self.options.restore_openings:
+                self._restore_openings(points, wanted)
         return points.astype(np.float32)
+
+    def _restore_openings(self, points: np.ndarray, wanted: dict) -> None:
+        """Give the clamped face (in place) back the eye and mouth openings mapped for it.
+
+        The clamp bounds each component on its own, and in the target's footage the lids
+        and lips move together with the head, so clamping a turned head also half-closes
+        wide eyes, and can cross the lips or leave them open. The lids take their mapped
+        opening back. The lips only close towards theirs (uncrossed, or shut where the
+        clamp left them open), never open further: opened after the clamp, a mouth asks
+        for lip shapes the target never made, and the generator draws a flat brown box.
+        """
+        for measure in self._measures:
+            if measure.name == "eye_open":
+                self._move_to(points, measure, wanted["eye_open"])
+            elif measure.name == "mouth_open":
+                now, mapped = measure.steer(points), wanted["mouth_open"]
+                shut = min(mapped, measure.measure(self.target_neutral))
+                if now < shut or now > mapped:
+                    self._move_to(points, measure, shut if now < shut else mapped)
 
     def _region_scales(self, driver_neutral: np.ndarray) -> np.ndarray:
         """Per-point deviation scale: target size over driver size of the point's region."""
@@ -253,7 +299,7 @@ class Retargeter:
             moved[:, 1] = neutral[:, 1] + deviation * (1.0 + measure.weights * (factor - 1.0))
             return moved
 
-        without, now = measure.measure(scaled(0.0)), measure.measure(points)
+        without, now = measure.steer(scaled(0.0)), measure.steer(points)
         if abs(now - without) > 1e-3:  # the driver moved these points: scale that motion
             factor = float(np.clip((wanted - without) / (now - without), 0.0, _MAX_MOTION_SCALE))
             points[:, 1] = scaled(factor)[:, 1]
@@ -262,7 +308,7 @@ class Retargeter:
     def _move_to(points: np.ndarray, measure: _Measure, wanted: float) -> None:
         """Shift points vertically (in place) until ``measure`` reads ``wanted``."""
         for _ in range(2):  # the measures are nearly linear in the shift: two steps converge
-            error_px = (wanted - measure.measure(points)) * topology.inter_ocular(points)
+            error_px = (wanted - measure.steer(points)) * topology.inter_ocular(points)
             points[:, 1] += measure.direction * measure.weights * error_px
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from models import face_topology as topology
 from models.errors import UserError
 from models.shape_space import ShapeSpace
 from realtime.retarget import Retargeter, RetargetOptions
@@ -85,3 +86,74 @@ def test_the_first_frames_are_drawn_calibrated_from_the_first_frame_on(faces):
     for _ in range(4):
         retargeter(driver + jaw)
     assert retargeter.calibrated  # after all five frames
+
+
+# ------------------------------------------------------------------ openings kept through retargeting
+
+def _with_mouth(face: np.ndarray, drop_px: float, upper_share: float = 0.0) -> np.ndarray:
+    """``face`` with its lower lip moved down by ``drop_px`` (negative: up, through the upper lip).
+
+    ``upper_share`` of that moves the upper lip up, as a real mouth opens.
+    """
+    moved = face.copy()
+    moved[list(topology.LOWER_LIP), 1] += drop_px
+    moved[list(topology.UPPER_LIP), 1] -= upper_share * drop_px
+    return moved
+
+
+def _with_lids(face: np.ndarray, drop_px: float) -> np.ndarray:
+    """``face`` with both upper lids moved down by ``drop_px`` (closing the eyes)."""
+    moved = face.copy()
+    moved[list(topology.RIGHT_UPPER_LID + topology.LEFT_UPPER_LID), 1] += drop_px
+    return moved
+
+
+def test_a_signed_opening_goes_below_zero_where_the_lips_cross():
+    face = neutral_landmarks(256)
+    opened = _with_mouth(face, 10.0)
+    assert topology.signed_mouth_opening(opened) == pytest.approx(topology.mouth_opening(opened), abs=1e-3)
+    crossed = _with_mouth(face, -10.0 - 2 * topology.mouth_opening(face) * topology.inter_ocular(face))
+    assert topology.mouth_opening(crossed) > 0.05  # the unsigned gap calls crossed lips open
+    assert topology.signed_mouth_opening(crossed) < -0.05
+    closing = _with_lids(face, 200.0)  # far past the lower lids
+    assert topology.signed_eye_opening(closing) < 0 < topology.eye_opening(closing)
+
+
+def test_a_driver_calibrated_mid_sentence_shuts_the_mouth_without_crossing_the_lips():
+    target = neutral_landmarks(256)
+    driver = target + np.array([3.0, -2.0, 0.0], np.float32)  # another face, elsewhere in the crop
+    shut = topology.mouth_opening(target)
+    retargeter = Retargeter(target, {"mouth_open": [shut, 0.25]}, RetargetOptions(calibrate_frames=10))
+    talking = [_with_mouth(driver, drop, 0.4) for drop in np.linspace(12.0, 18.0, 10)]  # calibrates open-mouthed
+    for face in talking:
+        retargeter(face)
+    assert retargeter.calibrated
+    for drop, wanted_open in ((0.0, False), (15.0, True), (0.0, False)):
+        out = retargeter(_with_mouth(driver, drop, 0.4))
+        signed = topology.signed_mouth_opening(out)
+        assert signed > -0.005, "the lips crossed"
+        if wanted_open:
+            assert signed > shut + 0.05
+        else:
+            assert signed < shut + 0.02
+
+
+def test_the_clamp_gives_the_lids_back_their_opening(faces):
+    """In the target's footage the lids only closed as the face widened; the driver closes them alone."""
+    training, _, wide = faces
+    neutral = training.mean(axis=0)
+    lids = _with_lids(neutral, 4.0) - neutral
+    rng = np.random.default_rng(1)
+    coupled = np.stack([neutral + a * (lids + wide) for a in rng.uniform(0, 1, 200)]).astype(np.float32)
+    space = ShapeSpace.fit(np.concatenate([training, coupled]), components=4, percentiles=(0, 100))
+    eye_range = [topology.eye_opening(neutral + lids), topology.eye_opening(neutral)]
+    options = {"calibrate_frames": 1, "map_ranges": True}
+    free = Retargeter(neutral, {"eye_open": eye_range}, RetargetOptions(clamp_shape=False, **options), space)
+    kept = Retargeter(neutral, {"eye_open": eye_range}, RetargetOptions(**options), space)
+    lost = Retargeter(neutral, {"eye_open": eye_range}, RetargetOptions(restore_openings=False, **options), space)
+    for retargeter in (free, kept, lost):
+        retargeter(neutral)
+    blink = _with_lids(neutral, 3.0)
+    wanted = topology.eye_opening(free(blink))
+    assert abs(topology.eye_opening(lost(blink)) - wanted) > 0.01  # the clamp alone half-opens the eyes
+    assert topology.eye_opening(kept(blink)) == pytest.approx(wanted, abs=0.003)
