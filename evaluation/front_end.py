@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from media.recording import Recording
 from media.sources import open_source
 from models.alignment import DEFAULT_MARGIN, DEFAULT_SIZE, Alignment
 from models.errors import UserError
@@ -66,16 +67,13 @@ def run_landmarks(config: LandmarksConfig) -> dict:
                     sketch = render_sketch(alignment.apply(points), config.size)
                 row = np.hstack([_panel(frame.image, config.size), crop, sketch])
                 if writer is None:
-                    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-                    writer = cv2.VideoWriter(str(config.out), fourcc, source.fps, (row.shape[1], row.shape[0]))
-                    if not writer.isOpened():
-                        raise UserError(f"cannot write video {config.out}")
+                    writer = Recording(config.out, row.shape[1], row.shape[0], source.fps)
                 writer.write(row)
                 progress.update(1)
         finally:
             progress.close()
             if writer is not None:
-                writer.release()
+                writer.close()
     if frames == 0:
         raise UserError(f"source {config.source}: no frames could be read")
     stats = {"source": config.source, "frames": frames, "frames_with_face": with_face,

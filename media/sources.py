@@ -108,7 +108,8 @@ class VideoFileSource(_OpenCVCaptureSource):
         self.name = str(path)
         if not path.is_file():
             raise SourceError(f"source {path}: no such file")
-        self._open(cv2.VideoCapture(str(path), cv2.CAP_FFMPEG), f"source {path}: not a readable video")
+        with quiet_native_stderr():  # FFmpeg and OpenCV print their own lines about a file that is no video
+            self._open(cv2.VideoCapture(str(path), cv2.CAP_FFMPEG), f"source {path}: not a readable video")
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frame_count = count if count > 0 else None
 
@@ -178,8 +179,51 @@ class CameraSource(_OpenCVCaptureSource):
         return (now - self._start) * 1000.0
 
 
-def open_source(spec: str) -> FrameSource:
-    """Open ``spec``: a camera index ("0"), "sample", a video file, a folder or a glob."""
+class LoopingSource(FrameSource):
+    """A file source replayed without end (kiosk demos, soak runs): opened again at each end.
+
+    Indices and timestamps go on rising across the replays, as MediaPipe's video mode and
+    the One-Euro filter need.
+    """
+
+    def __init__(self, spec: str):
+        if spec.isdigit():
+            raise SourceError(f"source {spec}: a camera cannot loop; --loop replays a file, a folder or 'sample'")
+        self._spec = spec
+        self._source = _open_once(spec)
+        self.name, self.fps = self._source.name, self._source.fps
+        self.replays = 0
+        self._offset_index = 0  # frames delivered by the earlier replays
+        self._next_index = 0
+
+    def read(self) -> Frame | None:
+        frame = self._source.read()
+        if frame is None:
+            if self._next_index == self._offset_index:
+                return None  # a replay with no frame at all: nothing to loop
+            self._source.close()
+            self._source = _open_once(self._spec)
+            self._offset_index, self.replays = self._next_index, self.replays + 1
+            frame = self._source.read()
+            if frame is None:
+                return None
+        index = self._offset_index + frame.index
+        self._next_index = index + 1
+        return Frame(index, index * 1000.0 / self.fps, frame.capture_time, frame.image)
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def open_source(spec: str, loop: bool = False) -> FrameSource:
+    """Open ``spec``: a camera index ("0"), "sample", a video file, a folder or a glob.
+
+    ``loop`` replays a file source without end (:class:`LoopingSource`).
+    """
+    return LoopingSource(str(spec).strip()) if loop else _open_once(spec)
+
+
+def _open_once(spec: str) -> FrameSource:
     spec = str(spec).strip()
     if not spec:
         raise SourceError("source '': empty source name (expected 0, sample, a video, a folder or a glob)")

@@ -13,6 +13,7 @@ import tempfile
 import cv2
 import numpy as np
 
+from media.recording import Recording
 from provenance.label import banner_height
 
 
@@ -24,19 +25,19 @@ def _jpeg(quality: int):
 
 
 def mp4_reencode(frames, fps: float = 30.0):
-    """Written as the file sink writes (mp4v), decoded, written and decoded again."""
+    """Written as the file sink writes (H.264, :mod:`media.recording`), decoded, written and decoded again."""
+    height, width = frames[0].shape[:2]
     for _ in range(2):
         handle, name = tempfile.mkstemp(suffix=".mp4")
         os.close(handle)
         try:
-            height, width = frames[0].shape[:2]
-            writer = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+            recording = Recording(name, width, height, fps)
             for frame in frames:
-                writer.write(frame)
-            writer.release()
+                recording.write(frame)
+            recording.close()
             capture, frames = cv2.VideoCapture(name), []
             while (result := capture.read())[0]:
-                frames.append(result[1])
+                frames.append(result[1][:height, :width])  # without the padding to even sides
             capture.release()
         finally:
             os.remove(name)

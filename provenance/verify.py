@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from media.formats import IMAGE_SUFFIXES
+from media.recording import recording_finished
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
 from models.native_logs import quiet_native_stderr
@@ -65,9 +66,14 @@ def _known_model(model_hex: str) -> str | None:
 
 
 def verify(path: Path) -> dict:
-    """The report for one file (what ``--json`` writes): the watermark, and the content credentials."""
+    """The report for one file (what ``--json`` writes): the watermark, and the content credentials.
+
+    ``recording_finished`` is False for a recording cut short (the process was killed before
+    it closed the file, so it was never signed), None where the file's structure cannot tell.
+    """
     report = detect_in_file(path)
     report["content_credentials"] = _credentials(path)
+    report["recording_finished"] = recording_finished(path)
     return report
 
 
@@ -139,7 +145,12 @@ def describe_all(report: dict) -> list[str]:
 
     credentials = report["content_credentials"]
     lines = [describe(report)]
-    if credentials is not None and not credentials.get("present", True):
+    unsigned = credentials is None or not credentials.get("present", True)
+    if unsigned and report.get("recording_finished") is False:
+        lines.append("content credentials: missing, because the recording did not finish (the recorder "
+                     "stopped before closing the file, e.g. killed or out of power); the frames it kept "
+                     "still carry the watermark")
+    elif credentials is not None and not credentials.get("present", True):
         lines.append(f"content credentials: none readable ({credentials['error']})")
     else:
         lines.extend(describe_credentials(credentials))

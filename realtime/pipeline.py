@@ -48,7 +48,7 @@ from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, Generat
 from realtime.one_euro import OneEuroFilter, OneEuroOptions
 from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS, compose, frame_shape
 from realtime.retarget import HeadMotion, Retargeter, RetargetOptions
-from realtime.sinks import Controls, FileSink, Sink, SinkSet, VirtualCameraSink, WindowSink
+from realtime.sinks import DEFAULT_CAMERA_SIZE, Controls, FileSink, Sink, SinkSet, VirtualCameraSink, WindowSink
 from realtime.stats import RunStats
 
 NO_FACE_DIM = 0.4  # brightness of the last face while no face is found
@@ -87,9 +87,14 @@ class LiveConfig:
     capture: CaptureOptions = CaptureOptions()
     pipeline: PipelineOptions = PipelineOptions()
     snapshot_dir: Path = Path("out/snapshots")
+    loop: bool = False  # replay a file source without end
+    camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE  # what the virtual camera sends (width, height)
 
     def __post_init__(self):
         require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
+        width, height = self.camera_size
+        require(16 <= width <= 7680 and 16 <= height <= 4320 and width % 2 == 0 and height % 2 == 0,
+                f"--camera-size {width}x{height}", "even sides from 16x16 to 7680x4320, e.g. 1280x720")
         for output in self.outputs:
             require(output in ("window", "virtualcam") or Path(output).suffix.lower() in RECORDING_SUFFIXES,
                     f"--output {output}",
@@ -271,7 +276,7 @@ def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats, provena
         if output == "window":
             sinks.append(WindowSink(controls, stats, snapshot_dir=config.snapshot_dir))
         elif output == "virtualcam":
-            sinks.append(VirtualCameraSink())
+            sinks.append(VirtualCameraSink(size=config.camera_size))
         else:
             sinks.append(FileSink(Path(output), provenance))
     return sinks
@@ -390,9 +395,9 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)
     retargeter = Retargeter.for_model(runner.metadata, config.pipeline.retarget)
-    opened = source if source is not None else open_source(config.source)
+    opened = source if source is not None else open_source(config.source, loop=config.loop)
     reopen = (lambda: open_source(config.source)) if source is None and opened.is_live else None
-    pipeline = None
+    pipeline = sink_set = None
     try:
         with opened, FaceLandmarker(LIVE_OPTIONS) as landmarker:
             if sinks is None:
@@ -409,7 +414,10 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     finally:
         extra = {"source": opened.name, "model": str(config.model_path),
                  "stopped_by": pipeline.stopped_by if pipeline is not None else "error",
-                 "calibrated": retargeter.calibrated}
+                 "calibrated": retargeter.calibrated,
+                 # The outputs that got every frame and closed cleanly, and why the others failed.
+                 "outputs": list(sink_set.worked) if sink_set is not None else [],
+                 "outputs_failed": dict(sink_set.failed) if sink_set is not None else {}}
         summary = {**stats.summary(), **extra}
         if config.stats_path is not None:
             stats.write_json(config.stats_path, extra)

@@ -23,12 +23,14 @@ import cv2
 import numpy as np
 
 from media.formats import RECORDING_SUFFIXES
+from media.recording import Recording
 from models.errors import UserError
 from provenance.content_credentials import Provenance, sign_recording, signing_identity
 from provenance.label import banner_height
 from realtime.postprocess import next_layout
 from realtime.stats import RunStats
 
+DEFAULT_CAMERA_SIZE = (1280, 720)  # what video-call apps expect of a webcam
 VIRTUALCAM_SETUP = 'sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label="reenact"'
 
 
@@ -169,24 +171,41 @@ class WindowSink(Sink):
             cv2.waitKey(1)  # lets HighGUI actually take the window down
 
 
+def fit_into(frame: np.ndarray, canvas: np.ndarray) -> None:
+    """Draw ``frame`` into ``canvas`` (in place) as large as it fits, centred, its aspect kept."""
+    height, width = canvas.shape[:2]
+    scale = min(width / frame.shape[1], height / frame.shape[0])
+    fitted = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+    left, top = (width - fitted[0]) // 2, (height - fitted[1]) // 2
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas[top:top + fitted[1], left:left + fitted[0]] = cv2.resize(frame, fitted, interpolation=interpolation)
+
+
 class VirtualCameraSink(Sink):
     """A virtual webcam through ``pyvirtualcam.Camera`` (v4l2loopback on Linux).
 
-    ``backend`` names a pyvirtualcam backend (None: any available), ``device`` a device.
+    Video-call apps expect a 16:9 camera, so frames are sent at ``size`` (1280x720 by
+    default), the output frame fitted in the middle on black: the label and the mark
+    are in the frame before it is fitted. ``backend`` names a pyvirtualcam backend
+    (None: any available), ``device`` a device.
     """
 
     name = "virtual camera"
 
-    def __init__(self, backend: str | None = None, device: str | None = None):
+    def __init__(self, backend: str | None = None, device: str | None = None,
+                 size: tuple[int, int] = DEFAULT_CAMERA_SIZE):
         self.backend = backend
         self.device = device
+        self.size = size
         self._camera = None
+        self._canvas: np.ndarray | None = None
+        self._fitted: tuple | None = None  # the shape of the frames the canvas was drawn for
 
     def open(self, width: int, height: int, fps: float) -> None:
         import pyvirtualcam
 
         try:
-            self._camera = pyvirtualcam.Camera(width, height, fps, fmt=pyvirtualcam.PixelFormat.BGR,
+            self._camera = pyvirtualcam.Camera(self.size[0], self.size[1], fps, fmt=pyvirtualcam.PixelFormat.BGR,
                                                device=self.device, backend=self.backend)
         except (RuntimeError, KeyError, ValueError) as error:
             # pyvirtualcam's first sentence names the cause; its advice follows below, in full.
@@ -194,7 +213,14 @@ class VirtualCameraSink(Sink):
             raise SinkError(f"virtual camera: none available ({detail}). {_virtualcam_hint()}") from None
 
     def send(self, frame: np.ndarray) -> None:
-        self._camera.send(frame)
+        if frame.shape[:2] == (self.size[1], self.size[0]):
+            self._camera.send(frame)
+            return
+        if self._canvas is None or self._fitted != frame.shape:  # the window's l key changes the layout
+            self._canvas = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+            self._fitted = frame.shape
+        fit_into(frame, self._canvas)
+        self._camera.send(self._canvas)
 
     def close(self) -> None:
         if self._camera is not None:
@@ -210,10 +236,11 @@ def _virtualcam_hint() -> str:
 
 
 class FileSink(Sink):
-    """An mp4 file (OpenCV, mp4v) at the source's frame rate, finalised on close.
+    """A video file at the source's frame rate: H.264 in fragmented MP4 (:mod:`media.recording`).
 
-    With ``provenance`` (the generator model), the finished file is then signed once with
-    C2PA content credentials that declare it AI-generated (:mod:`provenance.content_credentials`);
+    A crash loses at most the last fragment (a quarter second); a clean close finalises the
+    file and, with ``provenance`` (the generator model), then signs it once with C2PA
+    content credentials that declare it AI-generated (:mod:`provenance.content_credentials`);
     nothing is added per frame.
     """
 
@@ -224,7 +251,7 @@ class FileSink(Sink):
         self.name = f"file {self.path}"
         self.provenance = provenance
         self.credentials: dict | None = None  # the signed manifest's summary, after close
-        self._writer: cv2.VideoWriter | None = None
+        self._recording: Recording | None = None
 
     def open(self, width: int, height: int, fps: float) -> None:
         try:
@@ -239,19 +266,18 @@ class FileSink(Sink):
                 signing_identity()  # creates the local one if missing; checks a configured one
             except UserError as error:
                 raise SinkError(f"file {self.path}: {error}") from None
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not self._writer.isOpened():
-            self._writer = None
-            raise SinkError(f"file {self.path}: cannot write a video there (check the folder and "
-                            "that the name ends in .mp4)")
+        try:
+            self._recording = Recording(self.path, width, height, fps)
+        except UserError as error:
+            raise SinkError(f"file {error}") from None
 
     def send(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
+        self._recording.write(frame)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if self._recording is not None:
+            recording, self._recording = self._recording, None
+            recording.close()
             if self.provenance is not None:
                 try:
                     self.credentials = sign_recording(self.path, self.provenance.model_name,
@@ -274,7 +300,8 @@ class SinkSet:
         self.report = report
         self._pending = list(sinks)  # not opened yet: opened with the first frame
         self._open: list[Sink] = []
-        self.failed: dict[str, str] = {}
+        self.failed: dict[str, str] = {}  # sink name -> why it failed
+        self.worked: list[str] = []  # after close: the sinks that took every frame and closed cleanly
 
     @property
     def active(self) -> list[Sink]:
@@ -313,6 +340,9 @@ class SinkSet:
         for sink in self._open:
             try:
                 sink.close()
+                self.worked.append(sink.name)
             except Exception as error:  # noqa: BLE001 - closing the others matters more
+                message = str(error) if isinstance(error, UserError) else f"{sink.name}: {error}"
+                self.failed[sink.name] = message
                 self.report(f"{sink.name}: could not close cleanly: {error}")
         self._open = []

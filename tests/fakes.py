@@ -124,10 +124,12 @@ class SteppedCamera(FrameSource):
 
 class RecordingSink(Sink):
     """Keeps a copy of every frame; sleeps ``delay_s`` per frame to play a slow stage; fails on frame
-    ``fail_at`` (0-based) with an ``OSError`` when given."""
+    ``fail_at`` (0-based) with an ``OSError`` when given; stops the loop (``controls``) after
+    ``stop_after`` frames when given."""
 
-    def __init__(self, name="recorder", delay_s=0.0, fail_at=None):
+    def __init__(self, name="recorder", delay_s=0.0, fail_at=None, stop_after=None, controls=None):
         self.name, self.delay_s, self.fail_at = name, delay_s, fail_at
+        self.stop_after, self.controls = stop_after, controls
         self.frames, self.size, self.closed = [], None, False
 
     def open(self, width, height, fps):
@@ -139,6 +141,8 @@ class RecordingSink(Sink):
         if self.fail_at is not None and len(self.frames) == self.fail_at:
             raise OSError("device went away")
         self.frames.append(frame.copy())
+        if self.stop_after is not None and len(self.frames) >= self.stop_after:
+            self.controls.stop.set()
 
     def close(self):
         self.closed = True

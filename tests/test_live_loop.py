@@ -134,11 +134,26 @@ def test_window_virtual_camera_and_file_all_get_labelled_frames(sample_images, t
     height, width = frame_shape(layout, OUTPUT_SIZE)
     (camera,) = memory_camera_backend.instances
     decoded = _decode(tmp_path / "out.mp4")
-    for frames in (drawn, camera.frames, decoded):
+    for frames in (drawn, decoded):
         assert len(frames) == 12
         assert all(frame.shape == (height, width, 3) for frame in frames)
         assert all(label_present(frame) for frame in frames)
+    # The virtual camera sends 1280x720, what video-call apps expect: the frame fitted in the middle.
+    assert (camera.width, camera.height) == (1280, 720) and len(camera.frames) == 12
+    scale = min(1280 / width, 720 / height)
+    fitted_width, fitted_height = round(width * scale), round(height * scale)
+    left, top = (1280 - fitted_width) // 2, (720 - fitted_height) // 2
+    for sent, shown in zip(camera.frames, drawn):
+        assert sent.shape == (720, 1280, 3)
+        inside = sent[top:top + fitted_height, left:left + fitted_width]
+        back = cv2.resize(inside, (width, height), interpolation=cv2.INTER_AREA)
+        assert label_present(back)
+        assert np.abs(back.astype(int) - shown.astype(int)).mean() < 4  # the same frame, scaled
+        if left:
+            assert sent[:, :left].max() == 0 and sent[:, left + fitted_width:].max() == 0  # black beside it
     assert summary["frames_out"] == 12 and summary["frames_without_face"] == 0
+    assert summary["outputs"] == ["window", "virtual camera", f"file {tmp_path / 'out.mp4'}"]
+    assert summary["outputs_failed"] == {}
 
 
 @pytest.mark.parametrize("clip", ["grid_lbax4n_glasses_3s.mpg", "expressive_34s.mp4"])
@@ -340,10 +355,44 @@ def test_cli_without_a_virtual_camera_device_says_so_once_and_writes_the_file(sa
     assert result.stderr.count(VIRTUALCAM_SETUP) == 1 and "Traceback" not in result.stderr
     frames = _decode(out)
     assert len(frames) == 6 and all(label_present(frame) for frame in frames)
+    # The summary names the output that worked, and the one that failed, not both as if they had.
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.endswith(f"-> file {out}; virtual camera failed"), summary
+
+
+def test_a_file_that_is_no_video_gets_our_one_line_and_no_library_chatter(tmp_path):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    result = _run_cli("live", "--source", bad, "--output", tmp_path / "out.mp4")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"reenact live: error: source {bad}: not a readable video"]
+
+
+def test_loop_replays_a_file_without_end(sample_images, tiny_generators, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, image in enumerate(sample_images[:4]):
+        cv2.imwrite(str(folder / f"{index:03d}.png"), image)
+    with open_source(str(folder), loop=True) as source:
+        frames = [source.read() for _ in range(10)]
+    assert [frame.index for frame in frames] == list(range(10))
+    assert all(later.timestamp_ms > earlier.timestamp_ms for earlier, later in zip(frames, frames[1:]))
+    assert np.array_equal(frames[5].image, frames[1].image) and source.replays == 2
+    # Through the loop itself (MediaPipe's video mode needs the rising timestamps): past the 4 frames.
+    controls = Controls("target")
+    recorder = RecordingSink(stop_after=11, controls=controls)
+    config = replace(_config(tiny_generators["int8"]), source=str(folder), loop=True,
+                     capture=CaptureOptions(pace=False))
+    summary = run_live(config, sinks=[recorder], controls=controls)
+    assert summary["frames_out"] >= 11 and summary["stopped_by"] == "stop requested"
+    with pytest.raises(SourceError, match="a camera cannot loop"):
+        open_source("0", loop=True)
 
 
 @pytest.mark.parametrize("argument, message", [
     (["--output", "out.txt"], "expected window, virtualcam or a video file"),
+    (["--camera-size", "1280by720"], "got --camera-size '1280by720', expected WIDTHxHEIGHT"),
+    (["--camera-size", "1281x720"], "got --camera-size 1281x720"),
     (["--threads", "0"], "got --threads 0"),
     (["--calibrate", "-1"], "got --calibrate -1"),
 ])

@@ -14,12 +14,13 @@ from pathlib import Path
 from media.sources import default_camera
 from models.default_model import DEFAULT_GENERATOR as DEFAULT_MODEL
 from models.default_model import generator_path
+from models.options import require
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS
 from realtime.retarget import RetargetOptions
-from realtime.sinks import display_available
+from realtime.sinks import DEFAULT_CAMERA_SIZE, display_available
 
 DEFAULT_FILE_OUTPUT = Path("out/live.mp4")
 
@@ -49,6 +50,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of the next frame overlap only this one's post-processing and outputs)")
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
+    parser.add_argument("--camera-size", default="%dx%d" % DEFAULT_CAMERA_SIZE, metavar="WxH",
+                        help="frame size the virtual camera sends, the output fitted in the middle "
+                             "(default %(default)s, what video-call apps expect)")
+    parser.add_argument("--loop", action="store_true",
+                        help="replay a file source without end (kiosk demos, soak runs); q or Ctrl-C stops")
+
+
+def camera_size(text: str) -> tuple[int, int]:
+    """"1280x720" -> (1280, 720); UserError for anything else."""
+    width, separator, height = text.lower().partition("x")
+    require(bool(separator and width.isdigit() and height.isdigit()), f"--camera-size {text!r}",
+            "WIDTHxHEIGHT, e.g. 1280x720")
+    return int(width), int(height)
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -68,7 +82,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
                                retarget=RetargetOptions(calibrate_frames=args.calibrate))
     return LiveConfig(
         source=_source(args), model_path=generator_path(args.model), outputs=tuple(outputs), stats_path=args.stats,
-        num_threads=args.threads, capture=CaptureOptions(pace=not args.no_pace), pipeline=pipeline)
+        num_threads=args.threads, capture=CaptureOptions(pace=not args.no_pace), pipeline=pipeline,
+        loop=args.loop, camera_size=camera_size(args.camera_size))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
     latency = summary["latency_ms"]
     print(f"{summary['frames_in']} frames in, {summary['frames_out']} out, {summary['frames_dropped']} dropped, "
           f"{summary['fps']:.1f} fps, latency p50 {latency['p50']:.0f} ms p95 {latency['p95']:.0f} ms "
-          f"({summary['stopped_by']}) -> {', '.join(config.outputs)}")
+          f"({summary['stopped_by']}) -> {', '.join(summary['outputs']) or 'no output'}"
+          + "".join(f"; {name} failed" for name in summary["outputs_failed"]))
     return 0
