@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections import defaultdict, deque
 from pathlib import Path
 
@@ -30,13 +31,15 @@ def percentiles(values_ms, which=(50, 95, 99)) -> dict[str, float]:
 class Samples:
     """Timings of one series; past ``capacity`` a uniform random sample (reservoir) of them.
 
-    Keeps a day-long webcam session's memory flat while its percentiles stay honest.
+    Keeps a day-long webcam session's memory flat while its percentiles stay honest. The
+    values are packed doubles (8 bytes each, where a list of floats takes 32), so the
+    dozen series of an hour-long run hold about 10 MB, not 40.
     """
 
     def __init__(self, capacity: int = MAX_SAMPLES, seed: int = 0):
         self.capacity = capacity
         self.count = 0
-        self.values: list[float] = []
+        self.values = array("d")
         self._random = np.random.default_rng(seed)
 
     def append(self, value: float) -> None:

@@ -270,3 +270,27 @@ def test_the_speed_quality_curve_wants_one_label_per_model(tiny_generators, tmp_
     assert result.returncode == 2
     assert "got 1 --label for 2 models, expected one per model" in result.stderr
     assert not (tmp_path / "curve").exists()
+
+
+# ------------------------------------------------------------------ the soak
+
+
+def test_a_short_soak_samples_memory_and_frame_rate(tiny_generators, tmp_path):
+    """``reenact bench --minutes``: the real loop, the clip looped, memory and fps sampled (no timing asserted)."""
+    result = _bench("--source", "sample", "--model", tiny_generators["int8"], "--minutes", 0.25,
+                    "--sample-every", 1, "--json", tmp_path / "soak.json", "--plot", tmp_path / "soak.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "soak.json").read_text())
+    assert f"{report['frames']} frames" in result.stdout and "rss after warm-up" in result.stdout
+    samples = report["samples"]
+    assert len(samples["seconds"]) >= 10 and samples["seconds"] == sorted(samples["seconds"])
+    assert samples["frames"] == sorted(samples["frames"]) and samples["frames"][-1] <= report["frames"]
+    assert all(100 < rss < 4000 for rss in samples["rss_mb"])
+    assert report["frames"] > 30 and report["fps_first_tenth"] > 0 and report["fps_last_tenth"] > 0
+    assert report["rss_growth_mb"] is not None and report["fps_change"] is not None
+    assert report["clip_loops"] >= 1  # the sample's 300 frames at 60 fps last 5 s of the 15
+    assert cv2.imread(str(tmp_path / "soak.png")) is not None
+
+
+def test_soak_minutes_are_checked(tiny_generators):
+    assert main(["bench", "--source", "sample", "--model", str(tiny_generators["int8"]), "--minutes", "0"]) == 2

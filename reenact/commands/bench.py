@@ -8,6 +8,7 @@ from pathlib import Path
 from benchmarks.bench import BenchConfig, run_bench
 from benchmarks.generators import SCALES, bench_cache_dir
 from benchmarks.live_run import LiveBenchOptions
+from benchmarks.soak import SAMPLE_INTERVAL_S, SoakOptions, run_soak
 from media.camera_feed import DEFAULT_CAMERA_FPS
 from models.default_model import DEFAULT_GENERATOR, generator_path
 from realtime.capture import CaptureOptions
@@ -31,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True,
                         help="video file, folder/glob of images, 'sample' (replayed as a camera), or a camera index")
     parser.add_argument("--frames", type=int, default=600, metavar="N", help="measured frames (default %(default)s)")
+    parser.add_argument("--minutes", type=float, metavar="M",
+                        help="instead, a soak: run the loop M minutes (the clip looped), sample memory and fps "
+                             "every 10 s, report rss_growth_mb and the fps of the first and last tenth")
+    parser.add_argument("--sample-every", type=float, default=SAMPLE_INTERVAL_S, metavar="S",
+                        help="with --minutes: seconds between samples (default %(default)g)")
     parser.add_argument("--warmup", type=int, default=30, metavar="W",
                         help="frames run before measuring (default %(default)s)")
     parser.add_argument("--model", type=Path, help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name})")
@@ -60,6 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.minutes is not None:
+        options = SoakOptions(source=args.source, model_path=generator_path(args.model), minutes=args.minutes,
+                              camera_fps=args.camera_fps, num_threads=args.threads, interval_s=args.sample_every)
+        run_soak(options, args.json, args.plot)
+        return 0
     live = LiveBenchOptions(source=args.source, model_path=generator_path(args.model), frames=args.frames,
                             warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
                             stale_after=args.stale_after, overlap=args.overlap)
