@@ -5,16 +5,30 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install display demo test bench default-model clean
+.PHONY: install lock display demo test bench default-model clean
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in requirements.lock, each checked against its hash, then
+# this project itself without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[train,test]'
+	$(VENV)/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(VENV)/bin/reenact setup
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After a change to the dependencies in pyproject.toml: pins what they need now, keeping
+# every pin that still fits (`make lock UPGRADE=--upgrade` moves all to the newest), for
+# Linux x86_64 and Python 3.11, the machines this project is tested on. Then `make test`.
+UV_VERSION := 0.13.9
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra train --extra test --generate-hashes --quiet \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+	  $(UPGRADE) --output-file requirements.lock
 
 demo: install
 	$(VENV)/bin/reenact live --source sample --output out/demo.mp4 --stats out/demo_stats.json
