@@ -3,9 +3,11 @@
 A plain MP4 keeps its index (the ``moov`` box) at the end, so a process killed while
 recording leaves a file no player opens. A fragmented MP4 writes a small header first,
 then a self-contained fragment (``moof`` + ``mdat``) every :data:`FRAGMENT_SECONDS`, each
-flushed to the file as it is written: a kill, an out-of-memory end or a power cut loses
-at most the fragment in progress. A clean close adds the ``mfra`` index at the end, which
-is also how :func:`recording_finished` tells a finished recording from a cut one.
+handed to the operating system as it is written: a crash, ``kill -9`` or an out-of-memory
+end loses at most the fragment in progress (a power cut also what the system had not yet
+put on disk; nothing here calls fsync). ``.avi`` recordings are not fragmented. A clean
+close adds the ``mfra`` index at the end, which is also how :func:`recording_finished`
+tells a finished recording from a cut one.
 
 H.264 in yuv420p is what browsers and players decode (OpenCV's ``mp4v`` is MPEG-4 Part 2,
 which many do not). ``zerolatency`` keeps the encoder from holding frames back (no
@@ -16,6 +18,7 @@ PyAV's wheels carry FFmpeg with libx264.
 from __future__ import annotations
 
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +52,7 @@ class Recording:
         if container is None:
             raise RecordingError(f"{self.path}: recordings are {', '.join(sorted(_CONTAINERS))} files")
         self.size = (int(width), int(height))
-        rate = max(1, round(fps))
+        rate = Fraction(max(float(fps), 1.0)).limit_denominator(1001)  # 29.97 or 12.5 fps, not rounded
         options = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
                    "frag_duration": str(int(FRAGMENT_SECONDS * 1e6)), "flush_packets": "1"} if fragments else {}
         try:
@@ -59,7 +62,7 @@ class Recording:
         self._stream = self._container.add_stream(
             "libx264", rate=rate,
             options={"preset": PRESET, "tune": "zerolatency", "crf": str(CRF),
-                     "g": str(max(1, round(KEYFRAME_SECONDS * rate)))})
+                     "g": str(max(1, round(KEYFRAME_SECONDS * float(rate))))})
         self._stream.width, self._stream.height = width + width % 2, height + height % 2
         self._stream.pix_fmt = "yuv420p"
         self.frames = 0
@@ -124,6 +127,7 @@ def recording_finished(path: str | Path) -> bool | None:
     except (OSError, struct.error):
         return None
     kinds = [kind for kind, _ in boxes]
-    if "moof" not in kinds:
+    # Fragmented: fragments, or a header with no media yet (killed before the first fragment).
+    if "moof" not in kinds and not ("moov" in kinds and "mdat" not in kinds):
         return None
     return "mfra" in kinds and all(complete for _, complete in boxes)

@@ -27,7 +27,7 @@ until ``calibrate_frames`` are seen, so the calibration phase shows the target's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -205,7 +205,7 @@ class Retargeter:
             self._collected = []
             self._collecting = True
 
-    def calibrate(self, driver_neutral: np.ndarray, seen: list[np.ndarray] = ()) -> None:
+    def calibrate(self, driver_neutral: np.ndarray, seen: Sequence[np.ndarray] = ()) -> None:
         """Take ``driver_neutral`` (aligned, (478, 3)) as the driver's neutral face now.
 
         ``seen``: the driver's faces it was taken from, whose measures widen the driver's ranges.
@@ -262,9 +262,11 @@ class Retargeter:
         The clamp bounds each component on its own, and in the target's footage the lids
         and lips move together with the head, so clamping a turned head also half-closes
         wide eyes, and can cross the lips or leave them open. The lids take their mapped
-        opening back. The lips only close towards theirs (uncrossed, or shut where the
-        clamp left them open), never open further: opened after the clamp, a mouth asks
-        for lip shapes the target never made, and the generator draws a flat brown box.
+        opening back (the brows stay where the clamp put them). The lips are only uncrossed
+        (opened at most to the target's own shut gap) or closed towards their mapped
+        opening where the clamp left them wider, never opened further: opened after the
+        clamp, a mouth asks for lip shapes the target never made, and the generator draws
+        a flat brown box.
         """
         for measure in self._measures:
             if measure.name == "eye_open":

@@ -238,7 +238,8 @@ def _virtualcam_hint() -> str:
 class FileSink(Sink):
     """A video file at the source's frame rate: H.264 in fragmented MP4 (:mod:`media.recording`).
 
-    A crash loses at most the last fragment (a quarter second); a clean close finalises the
+    A crash loses at most the last fragment (a quarter second; ``.avi`` files are not
+    fragmented and get no such protection); a clean close finalises the
     file and, with ``provenance`` (the generator model), then signs it once with C2PA
     content credentials that declare it AI-generated (:mod:`provenance.content_credentials`);
     nothing is added per frame.

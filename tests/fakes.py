@@ -157,6 +157,17 @@ def read_sample(count: int) -> list[np.ndarray]:
         return [source.read().image for _ in range(count)]
 
 
+def decode_video(path) -> list[np.ndarray]:
+    """Every frame of a video file that FFmpeg (in OpenCV) can decode, as a player would read it."""
+    import cv2
+
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (result := capture.read())[0]:
+        frames.append(result[1])
+    capture.release()
+    return frames
+
+
 def write_video(path: Path, images, fps: float = 30.0) -> Path:
     """``images`` as an mp4 (OpenCV's mp4v), as a user's clip would be."""
     import cv2

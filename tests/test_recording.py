@@ -14,16 +14,9 @@ import pytest
 
 from media.recording import Recording, RecordingError, recording_finished
 from provenance.label import label_present
+from tests.fakes import decode_video
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-
-
-def _decode(path):
-    capture, frames = cv2.VideoCapture(str(path)), []
-    while (result := capture.read())[0]:
-        frames.append(result[1])
-    capture.release()
-    return frames
 
 
 def _moving_frames(count, width, height):
@@ -49,7 +42,7 @@ def test_a_recording_is_h264_yuv420p_and_reads_back_whole(tmp_path, width, heigh
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
         assert (stream.codec_context.width, stream.codec_context.height) == (width + width % 2, height + height % 2)
-    decoded = _decode(path)
+    decoded = decode_video(path)
     assert len(decoded) == 45
     error = np.abs(decoded[20][:height, :width].astype(int) - frames[20].astype(int)).mean()
     assert error < 3  # visually the same frame
@@ -97,7 +90,7 @@ def test_kill_9_mid_recording_loses_at_most_a_moment(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert written >= 150  # about 300 at 30 fps, fewer on a loaded machine
-    readable = len(_decode(path))
+    readable = len(decode_video(path))
     assert readable >= 0.9 * written, (readable, written)
     assert recording_finished(path) is False
 
@@ -116,7 +109,7 @@ def test_a_live_recording_killed_is_readable_marked_and_said_to_be_unfinished(ti
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-    frames = _decode(out)
+    frames = decode_video(out)
     assert len(frames) >= 10 and all(label_present(frame) for frame in frames)
     result = subprocess.run([sys.executable, "-m", "reenact.cli", "verify", str(out)], cwd=REPOSITORY, env=env,
                             capture_output=True, text=True, timeout=300)
