@@ -54,6 +54,7 @@ class LiveBenchOptions:
     num_threads: int = DEFAULT_THREADS
     stale_after: float | None = CaptureOptions.stale_after  # see CaptureThread.next_frame
     overlap: bool = PipelineOptions.overlap  # see PipelineOptions.overlap
+    landmarker: str = PipelineOptions.landmarker  # see PipelineOptions.landmarker
 
     def __post_init__(self):
         require(self.frames >= 1 and self.warmup >= 1, f"{self.frames} frames after {self.warmup} warm-up frames",
@@ -140,7 +141,7 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
                         num_threads=options.num_threads,
                         capture=CaptureOptions(pace=False, stale_after=options.stale_after),
-                        pipeline=PipelineOptions(overlap=options.overlap))
+                        pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker))
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
         summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)
@@ -187,6 +188,7 @@ def _window_figures(options: LiveBenchOptions, feed: FrameSource, recorder: Reco
         "threads": options.num_threads,
         "stale_after": options.stale_after,
         "overlap": options.overlap,
+        "landmarker": options.landmarker,
         "timeline": {
             "output_s": [round(moment - start.time, 4) for moment, _, _ in outputs],
             "latency_ms": [round(latency, 2) for latency in latencies],

@@ -35,8 +35,9 @@ from models.alignment import Alignment
 from models.default_model import generator_path
 from models.errors import UserError
 from models.files import write_json
-from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
+from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.metrics import pearson_correlation
+from models.tracking_landmarker import live_landmarker
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.pipeline import Packet, build_stages
 from realtime.retarget import Retargeter, RetargetOptions
@@ -61,7 +62,7 @@ def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frame
     calibrates) are generated and measured; their distances are returned.
     """
     distances = []
-    with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker:
+    with open_source(clip) as source, live_landmarker() as landmarker:
         front, back = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
         for frame in source:
             packet = front(Packet(frame))
@@ -116,7 +117,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     generated_drift, driver_drift = [], []
     frames = with_face = 0
     stats = RunStats()
-    with open_source(clip) as source, FaceLandmarker(LIVE_OPTIONS) as landmarker, \
+    with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
         front, back = build_stages(runner, landmarker, stats, retargeter=retargeter)
         for frame in source:

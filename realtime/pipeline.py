@@ -36,9 +36,10 @@ from media.formats import RECORDING_SUFFIXES
 from media.sources import Frame, FrameSource, open_source
 from models.alignment import Alignment
 from models.default_model import generator_path
-from models.landmarker import LIVE_OPTIONS, FaceLandmarker, FaceLandmarks
+from models.landmarker import FaceLandmarker, FaceLandmarks
 from models.options import require
 from models.sketch import render_sketch
+from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS, TrackingLandmarker, live_landmarker
 from provenance.content_credentials import Provenance
 from provenance.label import burn_label, write_note
 from provenance.watermark import Payload, Watermarker
@@ -69,9 +70,13 @@ class PipelineOptions:
     # latency. Off (the default), the landmarks of frame n+1 wait for the generator of
     # frame n and overlap only its post-processing and sinks (figures: docs/speed.md).
     overlap: bool = False
+    # The landmark stage: the face landmarker's networks on LiteRT with tracking (the
+    # default, models.tracking_landmarker), or MediaPipe's Tasks API (docs/speed.md).
+    landmarker: str = DEFAULT_LANDMARKER
 
     def __post_init__(self):
         require(self.layout in LAYOUTS, f"layout {self.layout!r}", f"one of {', '.join(LAYOUTS)}")
+        require(self.landmarker in LANDMARKERS, f"--landmarker {self.landmarker!r}", " or ".join(LANDMARKERS))
         require(64 <= self.output_size <= 2048, f"--size {self.output_size}", "64 to 2048 pixels")
 
 
@@ -141,8 +146,9 @@ class _Timer:
 class FrontStages:
     """Landmarks, smoothing, retargeting and sketch: everything before the generator."""
 
-    def __init__(self, landmarker: FaceLandmarker, retargeter: Retargeter, size: int, margin: float,
-                 stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(), controls: Controls | None = None):
+    def __init__(self, landmarker: TrackingLandmarker | FaceLandmarker, retargeter: Retargeter, size: int,
+                 margin: float, stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(),
+                 controls: Controls | None = None):
         self.landmarker = landmarker
         self.retargeter = retargeter
         self.size, self.margin = size, margin
@@ -250,7 +256,7 @@ class BackStages:
         return packet
 
 
-def build_stages(runner: GeneratorRunner, landmarker: FaceLandmarker, stats: RunStats,
+def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceLandmarker, stats: RunStats,
                  options: PipelineOptions = PipelineOptions(), controls: Controls | None = None,
                  sinks: SinkSet | None = None, retargeter: Retargeter | None = None) -> tuple[FrontStages, BackStages]:
     """The live loop's front and back stages for ``runner``'s model: the one place they are assembled.
@@ -399,7 +405,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     reopen = (lambda: open_source(config.source)) if source is None and opened.is_live else None
     pipeline = sink_set = None
     try:
-        with opened, FaceLandmarker(LIVE_OPTIONS) as landmarker:
+        with opened, live_landmarker(config.pipeline.landmarker) as landmarker:
             if sinks is None:
                 sinks = build_sinks(config, controls, stats, provenance)
             sink_set = SinkSet(sinks, opened.fps)
@@ -434,7 +440,7 @@ def render_frames(count: int, output_size: int, layout: str = "target", model: P
     runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(model)))
     options = PipelineOptions(layout=layout, output_size=output_size)
     frames: list[np.ndarray] = []
-    with open_source(source) as frames_in, FaceLandmarker(LIVE_OPTIONS) as landmarker:
+    with open_source(source) as frames_in, live_landmarker(options.landmarker) as landmarker:
         front, back = build_stages(runner, landmarker, RunStats(), options)
         for frame in frames_in:
             if len(frames) >= count:

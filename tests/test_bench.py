@@ -71,6 +71,20 @@ def test_the_report_holds_every_required_figure(small_report):
 
 
 @pytest.mark.slow
+def test_both_landmark_stages_are_timed_on_the_same_frames(small_report):
+    report, _, stdout = small_report
+    marks = report["landmarks"]
+    assert marks["frames"] == 300 and marks["frames_compared"] == 300  # the sample's every frame, a face in each
+    assert marks["detector_runs"] == 1 and marks["found_by_one_only"] == 0
+    _assert_ordered(marks["tasks_ms"])
+    _assert_ordered(marks["litert_ms"])
+    assert report["landmark_speedup"] == round(marks["tasks_ms"]["p50"] / marks["litert_ms"]["p50"], 2)
+    assert marks["deviation_iod"]["mean"] <= marks["deviation_iod"]["p95"] <= marks["deviation_iod"]["max"] < 0.01
+    assert "landmark speed-up" in [row["name"] for row in report["targets"]] and "LiteRT tracking p50" in stdout
+    assert report["landmarker"] == "litert"
+
+
+@pytest.mark.slow
 def test_latency_and_every_stage_have_ordered_percentiles(small_report):
     report, _, _ = small_report
     _assert_ordered(report["latency_ms"])

@@ -30,7 +30,7 @@ from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.postprocess import frame_shape
 from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, SinkError, VirtualCameraSink, WindowSink
 from realtime.stats import RecordingStats
-from tests.fakes import CameraLikeSource, ListSource, RecordingSink
+from tests.fakes import CameraLikeSource, ListSource, RecordingSink, decode_video
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 OUTPUT_SIZE = 256  # output frames in these tests: big enough to read, small enough to be quick
@@ -77,14 +77,6 @@ def _config(model, **pipeline):
                       pipeline=PipelineOptions(output_size=OUTPUT_SIZE, **pipeline))
 
 
-def _decode(path):
-    capture, frames = cv2.VideoCapture(str(path)), []
-    while (result := capture.read())[0]:
-        frames.append(result[1])
-    capture.release()
-    return frames
-
-
 _CLI_SCRIPT = ("import sys\nfrom reenact.cli import main\ncode = main(sys.argv[1:])\n"
                "assert sys.modules.get('tensorflow') is None, 'the live loop imported TensorFlow'\n"
                "sys.exit(code)\n")
@@ -108,7 +100,7 @@ def test_cli_writes_every_frame_of_the_expressions_clip_labelled(shared_data, ti
     result = _run_cli("live", "--source", shared_data / "drivers" / "expressions_7s.mp4",
                       "--model", tiny_generators["int8"], "--output", out, "--no-pace", "--stats", stats_path)
     assert result.returncode == 0, result.stderr
-    frames = _decode(out)
+    frames = decode_video(out)
     assert len(frames) == 216
     assert {frame.shape for frame in frames} == {(512, 512, 3)}
     assert all(label_present(frame) for frame in frames)
@@ -133,7 +125,7 @@ def test_window_virtual_camera_and_file_all_get_labelled_frames(sample_images, t
 
     height, width = frame_shape(layout, OUTPUT_SIZE)
     (camera,) = memory_camera_backend.instances
-    decoded = _decode(tmp_path / "out.mp4")
+    decoded = decode_video(tmp_path / "out.mp4")
     for frames in (drawn, decoded):
         assert len(frames) == 12
         assert all(frame.shape == (height, width, 3) for frame in frames)
@@ -156,13 +148,21 @@ def test_window_virtual_camera_and_file_all_get_labelled_frames(sample_images, t
     assert summary["outputs_failed"] == {}
 
 
+def test_the_tasks_api_still_drives_the_loop_when_asked(sample_images, tiny_generators):
+    recorder = RecordingSink()
+    summary = run_live(_config(tiny_generators["int8"], landmarker="tasks"), sinks=[recorder],
+                       source=ListSource(sample_images[:12]))
+    assert summary["frames_out"] == 12 and summary["frames_without_face"] == 0
+    assert all(label_present(frame) for frame in recorder.frames)
+
+
 @pytest.mark.parametrize("clip", ["grid_lbax4n_glasses_3s.mpg", "expressive_34s.mp4"])
 def test_other_driver_clips_run_through(shared_data, tiny_generators, tmp_path, clip):
     with open_source(str(shared_data / "drivers" / clip)) as source:
         images = [source.read().image for _ in range(20)]
     summary = run_live(_config(tiny_generators["int8"]), sinks=[FileSink(tmp_path / "out.mp4")],
                        source=ListSource(images, name=clip))
-    frames = _decode(tmp_path / "out.mp4")
+    frames = decode_video(tmp_path / "out.mp4")
     assert len(frames) == 20 and all(label_present(frame) for frame in frames)
     assert summary["frames_without_face"] == 0
 
@@ -253,7 +253,7 @@ def test_a_camera_that_drops_out_is_retried_then_ends_the_run_with_a_message(sam
         run_live(config, sinks=[FileSink(tmp_path / "out.mp4")], source=camera)
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["stopped_by"] == "error" and stats["frames_in"] == delivered
-    frames = _decode(tmp_path / "out.mp4")  # finalised: it decodes
+    frames = decode_video(tmp_path / "out.mp4")  # finalised: it decodes
     assert len(frames) == stats["frames_out"] == delivered - stats["frames_dropped"]
     assert all(label_present(frame) for frame in frames)
 
@@ -285,7 +285,7 @@ def test_ctrl_c_and_sigterm_finish_the_file_properly(tiny_generators, tmp_path, 
     stats = json.loads(stats_path.read_text())
     assert stats["stopped_by"] in ("interrupt", "stop requested") and 0 < stats["frames_out"] < 300, \
         (stats["stopped_by"], stats["frames_in"], stats["frames_out"], stderr[-2000:])
-    frames = _decode(out)
+    frames = decode_video(out)
     assert len(frames) == stats["frames_out"] and all(label_present(frame) for frame in frames)
 
 
@@ -353,7 +353,7 @@ def test_cli_without_a_virtual_camera_device_says_so_once_and_writes_the_file(sa
                       "--output", out, "--size", OUTPUT_SIZE)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count(VIRTUALCAM_SETUP) == 1 and "Traceback" not in result.stderr
-    frames = _decode(out)
+    frames = decode_video(out)
     assert len(frames) == 6 and all(label_present(frame) for frame in frames)
     # The summary names the output that worked, and the one that failed, not both as if they had.
     summary = result.stdout.strip().splitlines()[-1]
@@ -448,4 +448,4 @@ def test_the_real_window_opens_under_a_display(sample_images, tiny_generators, t
     assert result.returncode == 0, result.stderr
     assert "reenact live" not in result.stderr  # no output failed
     assert result.stdout.startswith("4 frames in, 4 out")
-    assert len(_decode(out)) == 4
+    assert len(decode_video(out)) == 4

@@ -11,6 +11,7 @@ from benchmarks.live_run import LiveBenchOptions
 from benchmarks.soak import SAMPLE_INTERVAL_S, SoakOptions, run_soak
 from media.camera_feed import DEFAULT_CAMERA_FPS
 from models.default_model import DEFAULT_GENERATOR, generator_path
+from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import PipelineOptions
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
                         help="overlap the landmarks of the next frame with the generator of this one "
                              "(default: off, as reenact live)")
+    parser.add_argument("--landmarker", choices=LANDMARKERS, default=PipelineOptions.landmarker,
+                        help="the loop's landmark stage, as reenact live (default %(default)s); with a file "
+                             "source, both are also timed side by side on its frames")
     parser.add_argument("--variants", choices=(*SCALES, "none"), default="full",
                         help="generator variants to time: full size, small stand-ins (a quick check), "
                              "or none (default %(default)s)")
@@ -68,12 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.minutes is not None:
         options = SoakOptions(source=args.source, model_path=generator_path(args.model), minutes=args.minutes,
-                              camera_fps=args.camera_fps, num_threads=args.threads, interval_s=args.sample_every)
+                              camera_fps=args.camera_fps, num_threads=args.threads, interval_s=args.sample_every,
+                              landmarker=args.landmarker, overlap=args.overlap)
         run_soak(options, args.json, args.plot)
         return 0
     live = LiveBenchOptions(source=args.source, model_path=generator_path(args.model), frames=args.frames,
                             warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
-                            stale_after=args.stale_after, overlap=args.overlap)
+                            stale_after=args.stale_after, overlap=args.overlap, landmarker=args.landmarker)
     run_bench(BenchConfig(live, variants=args.variants, variant_dir=args.variant_dir, invokes=args.invokes,
                           kernel_repeats=args.kernel_repeats, json_path=args.json, plot_path=args.plot))
     return 0

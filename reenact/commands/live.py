@@ -15,6 +15,7 @@ from media.sources import default_camera
 from models.default_model import DEFAULT_GENERATOR as DEFAULT_MODEL
 from models.default_model import generator_path
 from models.options import require
+from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
@@ -53,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-size", default="%dx%d" % DEFAULT_CAMERA_SIZE, metavar="WxH",
                         help="frame size the virtual camera sends, the output fitted in the middle "
                              "(default %(default)s, what video-call apps expect)")
+    parser.add_argument("--landmarker", choices=LANDMARKERS, default=DEFAULT_LANDMARKER,
+                        help="the landmark stage: the face landmarker's networks on LiteRT, tracking the face "
+                             "(default), or MediaPipe's Tasks API, which runs its whole graph every frame")
     parser.add_argument("--loop", action="store_true",
                         help="replay a file source without end (kiosk demos, soak runs); q or Ctrl-C stops")
 
@@ -79,7 +83,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     outputs = args.output or (["window"] if display_available() else [str(DEFAULT_FILE_OUTPUT)])
     # The options check themselves, each in its own __post_init__; the source is opened last.
     pipeline = PipelineOptions(layout=args.layout, output_size=args.size, overlap=args.overlap,
-                               retarget=RetargetOptions(calibrate_frames=args.calibrate))
+                               retarget=RetargetOptions(calibrate_frames=args.calibrate), landmarker=args.landmarker)
     return LiveConfig(
         source=_source(args), model_path=generator_path(args.model), outputs=tuple(outputs), stats_path=args.stats,
         num_threads=args.threads, capture=CaptureOptions(pace=not args.no_pace), pipeline=pipeline,

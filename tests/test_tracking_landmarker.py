@@ -1,0 +1,76 @@
+"""The live loop's landmark stage: the face landmarker's own networks on LiteRT, tracking, against the Tasks API."""
+
+import numpy as np
+import pytest
+
+from models import face_topology as topology
+from models.errors import UserError
+from models.landmarker import LIVE_OPTIONS, FaceLandmarker
+from models.tracking_landmarker import TrackingLandmarker, detector_anchors, live_landmarker
+from realtime.pipeline import PipelineOptions
+from tests.fakes import read_sample
+
+FRAMES = 90  # three seconds of the sample: it opens the mouth, blinks and turns the head
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return read_sample(FRAMES)
+
+
+def _points(landmarker, images, first_ms=0):
+    return [landmarker.detect(image, first_ms + round(index * 1000 / 30)) for index, image in enumerate(images)]
+
+
+def test_its_points_are_the_tasks_apis_on_every_frame(clip):
+    with FaceLandmarker(LIVE_OPTIONS) as tasks, TrackingLandmarker() as ours:
+        theirs, mine = _points(tasks, clip), _points(ours, clip)
+        assert ours.detector_runs == 1  # found once, then tracked
+    assert all(face is not None for face in theirs) and all(face is not None for face in mine)
+    deviations = [np.linalg.norm(a.points[:, :2] - b.points[:, :2], axis=1).mean() / topology.inter_ocular(a.points)
+                  for a, b in zip(theirs, mine)]
+    assert np.mean(deviations) <= 0.005 and np.max(deviations) <= 0.01  # of the inter-ocular distance
+    # Depth is on the same scale too (the sketch ignores it, the shape space does not).
+    depth = np.mean([np.abs(a.points[:, 2] - b.points[:, 2]).mean() for a, b in zip(theirs, mine)])
+    assert depth < 0.01 * np.mean([topology.inter_ocular(a.points) for a in theirs])
+    assert mine[0].pose is None and mine[0].blendshapes == {}
+
+
+def test_a_lost_face_is_found_again_by_the_detector(clip):
+    blank = np.full_like(clip[0], 90)
+    frames = clip[:10] + [blank] * 3 + clip[10:20]
+    with TrackingLandmarker() as ours:
+        faces = _points(ours, frames)
+        # The first frame; not the first blank (tracked there, the face is found gone); the
+        # other two blanks (nothing to track, nothing found); the face's return.
+        assert ours.detector_runs == 1 + 2 + 1
+    assert all(face is not None for face in faces[:10] + faces[13:])
+    assert faces[10:13] == [None, None, None]
+
+
+def test_the_detector_finds_the_face_where_the_tasks_api_does(clip):
+    with FaceLandmarker(LIVE_OPTIONS) as tasks, TrackingLandmarker() as ours:
+        first_theirs, first_mine = tasks.detect(clip[0], 0), ours.detect(clip[0], 0)  # both start from a detection
+    distance = np.linalg.norm(first_theirs.points[:, :2] - first_mine.points[:, :2], axis=1).mean()
+    assert distance / topology.inter_ocular(first_theirs.points) <= 0.01
+    assert detector_anchors().shape == (896, 2)
+
+
+def test_bad_input_and_use_after_close_are_refused(clip):
+    landmarker = TrackingLandmarker()
+    with pytest.raises(ValueError, match="expected \\(H, W, 3\\) uint8"):
+        landmarker.detect(clip[0].astype(np.float32))
+    landmarker.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        landmarker.detect(clip[0])
+    with pytest.raises(ValueError, match="num_threads"):
+        TrackingLandmarker(num_threads=0)
+
+
+def test_the_landmark_stage_is_chosen_by_name():
+    with live_landmarker() as default, live_landmarker("tasks") as tasks:
+        assert isinstance(default, TrackingLandmarker) and isinstance(tasks, FaceLandmarker)
+    with pytest.raises(UserError, match="got --landmarker 'mediapipe', expected litert or tasks"):
+        live_landmarker("mediapipe")
+    with pytest.raises(UserError, match="got --landmarker"):
+        PipelineOptions(landmarker="mediapipe")
