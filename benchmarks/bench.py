@@ -167,9 +167,10 @@ def run_bench(config: BenchConfig) -> dict:
         variants = _variants_to_time(config)  # built before the loop, never during it
         live = measure_live(options, feed)
     machine_now = machine()  # the load average just after the loop: how busy the machine was
-    # Both landmark stages on the same frames, one after the other (a camera's frames cannot be replayed).
-    landmarks = None if options.source.isdigit() else compare_landmarkers(options.source, LANDMARK_FRAMES)["report"]
-    faces = driver_faces(options.source, metadata) if not options.source.isdigit() else [metadata.neutral]
+    replayable = not options.source.isdigit()  # a camera's frames cannot be had again
+    # Both landmark stages on the same frames, one after the other.
+    landmarks = compare_landmarkers(options.source, LANDMARK_FRAMES)["report"] if replayable else None
+    faces = driver_faces(options.source, metadata) if replayable else [metadata.neutral]
     variant_rows = time_variants(variants, faces, metadata.input_size, config.invokes, options.num_threads)
     report = {
         "report_version": REPORT_VERSION,

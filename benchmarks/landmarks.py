@@ -31,6 +31,7 @@ from models.alignment import DEFAULT_SIZE, Alignment
 from models.errors import UserError
 from models.files import write_json
 from models.landmarker import LIVE_OPTIONS, FaceLandmarker
+from models.sampling import spread
 from models.sketch import render_sketch
 from models.tracking_landmarker import TrackingLandmarker
 from realtime.stats import percentiles
@@ -105,7 +106,7 @@ def compare_landmarkers(source: str, max_frames: int | None = None, sheet_frames
     }
     rows = []
     if sheet_frames and pairs:
-        for position in np.linspace(0, len(pairs) - 1, min(sheet_frames, len(pairs))).round().astype(int):
+        for position in spread(len(pairs), sheet_frames):
             theirs, mine = pairs[position]
             first, second = _sketch(theirs), _sketch(mine)
             difference = np.clip(np.abs(first.astype(int) - second.astype(int)) * 10, 0, 255).astype(np.uint8)

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from models.errors import UserError
+from models.sampling import spread
 
 THUMBNAIL = 64
 CUT_ROWS = 8  # left out at the top and at the bottom of the thumbnail
@@ -47,13 +48,6 @@ def thumbnail(face: np.ndarray) -> np.ndarray:
     """The measured part of a face crop: (48 * 64 * 3,) float32, 0-255."""
     small = cv2.resize(face, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA)
     return small[CUT_ROWS:THUMBNAIL - CUT_ROWS].astype(np.float32).reshape(-1)
-
-
-def spread(count: int, limit: int) -> np.ndarray:
-    """At most ``limit`` indices spread evenly over ``range(count)``."""
-    if count <= limit:
-        return np.arange(count)
-    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
 
 
 def _cell_means(differences: np.ndarray) -> np.ndarray:

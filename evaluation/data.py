@@ -21,6 +21,7 @@ from models import face_topology as topology
 from models import metrics
 from models.errors import UserError
 from models.files import write_json
+from models.sampling import spread
 from training.dataset import read_frame, read_manifest
 
 GRID_ROWS = 6
@@ -40,8 +41,8 @@ def load_examples(data_dir, manifest: dict, split: str, limit: int | None = None
     """The frames of one split ("all": every frame) with their landmarks, evenly thinned to at most ``limit``."""
     data_dir = Path(data_dir)
     entries = [frame for frame in manifest["frames"] if split == "all" or frame["split"] == split]
-    if limit is not None and len(entries) > limit:
-        entries = [entries[i] for i in np.linspace(0, len(entries) - 1, limit).round().astype(int)]
+    if limit is not None:
+        entries = [entries[i] for i in spread(len(entries), limit)]
     examples = []
     for entry in entries:
         data = read_frame(data_dir, entry["id"], ("crop", "sketch", "landmarks"))
@@ -104,7 +105,7 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "v
     generator = GeneratorRunner(model_bytes, metadata, name=f"model {model_path}")
 
     per_frame, grid_rows = [], []
-    grid_positions = set(np.linspace(0, len(examples) - 1, min(GRID_ROWS, len(examples))).round().astype(int))
+    grid_positions = set(spread(len(examples), GRID_ROWS))
     with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
         for position, example in enumerate(tqdm(examples, desc="evaluating", unit="frame", leave=False)):
             generated = generator.generate(example.sketch)

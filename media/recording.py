@@ -65,18 +65,17 @@ class Recording:
                      "g": str(max(1, round(KEYFRAME_SECONDS * float(rate))))})
         self._stream.width, self._stream.height = width + width % 2, height + height % 2
         self._stream.pix_fmt = "yuv420p"
+        self._to_frame = av.VideoFrame.from_ndarray  # PyAV is imported only where recordings are written
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
         """Append one BGR uint8 frame of the recording's size."""
-        import av
-
         if frame.shape[:2] != (self.size[1], self.size[0]):
             raise RecordingError(f"{self.path}: got a {frame.shape[1]}x{frame.shape[0]} frame, "
                                  f"expected {self.size[0]}x{self.size[1]}")
         if frame.shape[0] % 2 or frame.shape[1] % 2:
             frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")):
+        for packet in self._stream.encode(self._to_frame(np.ascontiguousarray(frame), format="bgr24")):
             self._container.mux(packet)
         self.frames += 1
 

@@ -42,6 +42,25 @@ def _import_mediapipe():
     return mp, vision, base_options
 
 
+def check_frame(image_bgr: np.ndarray) -> None:
+    """ValueError unless ``image_bgr`` is a BGR uint8 frame, as every landmark stage takes."""
+    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+        raise ValueError(f"got image {image_bgr.shape} {image_bgr.dtype}, expected (H, W, 3) uint8")
+
+
+class VideoClock:
+    """Video mode's timestamps, made strictly increasing (MediaPipe refuses any other)."""
+
+    def __init__(self):
+        self._last_ms = -1
+
+    def next(self, timestamp_ms: int | None) -> int:
+        """``timestamp_ms``, or one past the last where it is None or not later."""
+        wanted = self._last_ms + 1 if timestamp_ms is None else int(timestamp_ms)
+        self._last_ms = max(wanted, self._last_ms + 1)
+        return self._last_ms
+
+
 @dataclass(frozen=True)
 class FaceLandmarks:
     """One face: 478 points in pixels (x, y, z with z in pixel-like units)."""
@@ -94,7 +113,7 @@ class FaceLandmarker:
             self._task = vision.FaceLandmarker.create_from_options(task_options)
         self._first_call = True  # the first inference logs from C++ too
         self._video_mode = options.video_mode
-        self._last_timestamp_ms = -1
+        self._clock = VideoClock()
 
     def __enter__(self) -> "FaceLandmarker":
         return self
@@ -110,17 +129,13 @@ class FaceLandmarker:
     def _infer(self, image, timestamp_ms: int | None):
         if not self._video_mode:
             return self._task.detect(image)
-        wanted = self._last_timestamp_ms + 1 if timestamp_ms is None else int(timestamp_ms)
-        timestamp = max(wanted, self._last_timestamp_ms + 1)  # strictly increasing
-        self._last_timestamp_ms = timestamp
-        return self._task.detect_for_video(image, timestamp)
+        return self._task.detect_for_video(image, self._clock.next(timestamp_ms))
 
     def detect(self, image_bgr: np.ndarray, timestamp_ms: int | None = None) -> FaceLandmarks | None:
         """Landmarks of the largest face in a BGR uint8 frame, or ``None``."""
         if self._task is None:
             raise RuntimeError("FaceLandmarker used after close()")
-        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-            raise ValueError(f"got image {image_bgr.shape} {image_bgr.dtype}, expected (H, W, 3) uint8")
+        check_frame(image_bgr)
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)  # 17x faster than a reversed-axis copy
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         with quiet_native_stderr(self._first_call):

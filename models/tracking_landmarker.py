@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.landmarker import LIVE_OPTIONS, FaceLandmarker, FaceLandmarks, LandmarkerOptions
+from models.landmarker import LIVE_OPTIONS, FaceLandmarker, FaceLandmarks, LandmarkerOptions, VideoClock, check_frame
 from models.landmarker_asset import landmarker_path
 from models.native_logs import quiet_native_stderr
 from models.options import require
@@ -194,7 +194,7 @@ class TrackingLandmarker:
         self._points_out, self._presence_out = outputs["Identity"], outputs["Identity_1"]
         self._smoother = _OneEuro()
         self._region: Region | None = None  # where to look in the next frame
-        self._last_timestamp_ms = -1
+        self._clock = VideoClock()
         self.detector_runs = 0  # how often the detector ran (once per face found, while tracking)
         self._open = True
 
@@ -211,11 +211,8 @@ class TrackingLandmarker:
         """Landmarks of the tracked face in a BGR uint8 frame, or ``None``."""
         if not self._open:
             raise RuntimeError("TrackingLandmarker used after close()")
-        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-            raise ValueError(f"got image {image_bgr.shape} {image_bgr.dtype}, expected (H, W, 3) uint8")
-        wanted = self._last_timestamp_ms + 1 if timestamp_ms is None else int(timestamp_ms)
-        timestamp = max(wanted, self._last_timestamp_ms + 1)  # strictly increasing, as the Tasks API needs
-        self._last_timestamp_ms = timestamp
+        check_frame(image_bgr)
+        timestamp = self._clock.next(timestamp_ms)  # as the Tasks API's, for the smoothing
         region = self._region if self._region is not None else self._detect_face(image_bgr)
         points = self._landmarks_in_region(image_bgr, region) if region is not None else None
         if points is None:
@@ -293,10 +290,15 @@ LANDMARKERS = ("litert", "tasks")
 DEFAULT_LANDMARKER = "litert"
 
 
+def require_landmarker(kind: str) -> None:
+    """UserError unless ``kind`` names a landmark stage."""
+    require(kind in LANDMARKERS, f"--landmarker {kind!r}", " or ".join(LANDMARKERS))
+
+
 def live_landmarker(kind: str = DEFAULT_LANDMARKER, num_threads: int = DEFAULT_THREADS):
     """The live loop's landmark stage: ``litert`` (this module, the default) or ``tasks`` (the Tasks API).
 
     ``tasks`` is kept to compare against, and for what needs the pose or the blendshapes.
     """
-    require(kind in LANDMARKERS, f"--landmarker {kind!r}", " or ".join(LANDMARKERS))
+    require_landmarker(kind)
     return TrackingLandmarker(LIVE_OPTIONS, num_threads) if kind == "litert" else FaceLandmarker(LIVE_OPTIONS)

@@ -150,7 +150,7 @@ def describe_all(report: dict) -> list[str]:
         lines.append("content credentials: missing, because the recording did not finish (the recorder "
                      "stopped before closing the file, e.g. killed or out of power); the frames it kept "
                      "still carry the watermark")
-    elif credentials is not None and not credentials.get("present", True):
+    elif unsigned and credentials is not None:
         lines.append(f"content credentials: none readable ({credentials['error']})")
     else:
         lines.extend(describe_credentials(credentials))

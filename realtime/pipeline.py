@@ -39,7 +39,7 @@ from models.default_model import generator_path
 from models.landmarker import FaceLandmarker, FaceLandmarks
 from models.options import require
 from models.sketch import render_sketch
-from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS, TrackingLandmarker, live_landmarker
+from models.tracking_landmarker import DEFAULT_LANDMARKER, TrackingLandmarker, live_landmarker, require_landmarker
 from provenance.content_credentials import Provenance
 from provenance.label import burn_label, write_note
 from provenance.watermark import Payload, Watermarker
@@ -76,7 +76,7 @@ class PipelineOptions:
 
     def __post_init__(self):
         require(self.layout in LAYOUTS, f"layout {self.layout!r}", f"one of {', '.join(LAYOUTS)}")
-        require(self.landmarker in LANDMARKERS, f"--landmarker {self.landmarker!r}", " or ".join(LANDMARKERS))
+        require_landmarker(self.landmarker)
         require(64 <= self.output_size <= 2048, f"--size {self.output_size}", "64 to 2048 pixels")
 
 

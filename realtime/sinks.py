@@ -326,8 +326,13 @@ class SinkSet:
         if not self._open:
             raise SinkError("no output is left: " + "; ".join(self.failed.values()))
 
+    @staticmethod
+    def _message(sink: Sink, error: Exception) -> str:
+        """A UserError's own line, or the sink's name and what went wrong."""
+        return str(error) if isinstance(error, UserError) else f"{sink.name}: {type(error).__name__}: {error}"
+
     def _fail(self, sink: Sink, error: Exception, others_left: int) -> None:
-        message = str(error) if isinstance(error, UserError) else f"{sink.name}: {type(error).__name__}: {error}"
+        message = self._message(sink, error)
         self.failed[sink.name] = message
         if others_left:  # otherwise the SinkError that ends the run carries the message
             self.report(f"{message}; the other outputs go on")
@@ -343,7 +348,6 @@ class SinkSet:
                 sink.close()
                 self.worked.append(sink.name)
             except Exception as error:  # noqa: BLE001 - closing the others matters more
-                message = str(error) if isinstance(error, UserError) else f"{sink.name}: {error}"
-                self.failed[sink.name] = message
+                self.failed[sink.name] = self._message(sink, error)
                 self.report(f"{sink.name}: could not close cleanly: {error}")
         self._open = []

@@ -20,6 +20,7 @@ import numpy as np
 
 from models.errors import UserError
 from models.face_topology import LIPS_OUTER
+from models.sampling import spread
 from models.sketch import SKETCH_VERSION
 
 SPLITS = ("train", "val")
@@ -98,8 +99,8 @@ def load_split(data_dir: Path, manifest: dict, split: str, limit: int | None = N
     data_dir = Path(data_dir)
     size = int(manifest["size"])
     ids = tuple(frame["id"] for frame in manifest["frames"] if frame.get("split") == split)
-    if limit is not None and len(ids) > limit:
-        ids = tuple(ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, limit).round().astype(int)))
+    if limit is not None:
+        ids = tuple(ids[i] for i in spread(len(ids), limit))
     sketches = np.empty((len(ids), size, size, 3), np.uint8)
     photos = np.empty_like(sketches)
     mouths = np.empty((len(ids), size, size, 1), np.uint8)
