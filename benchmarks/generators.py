@@ -187,7 +187,8 @@ def variant_metadata(metadata: GeneratorMetadata, spec: VariantSpec) -> Generato
     return replace(metadata, input_size=spec.size, quantization=spec.quantization,
                    neutral_landmarks=neutral.round(3).tolist(), credit="benchmark variant, random weights",
                    architecture={"size": spec.size, "width": spec.width, "depth": spec.depth,
-                                 "decoder": spec.decoder, "role": spec.role}, training={})
+                                 "decoder": spec.decoder, "role": spec.role}, training={},
+                   reference_image=None)  # sketch-only networks, whatever the shipped one takes
 
 
 def build_variants(specs: list[VariantSpec], folder: Path, like_model: Path) -> list[Path]:
@@ -201,7 +202,7 @@ def build_variants(specs: list[VariantSpec], folder: Path, like_model: Path) -> 
         if path.is_file():
             continue
         print(f"building {spec.name}", file=sys.stderr, flush=True)
-        representative = calibration_sketches(metadata, spec.size) if spec.quantization == "int8" else None
+        representative = [calibration_sketches(metadata, spec.size)] if spec.quantization == "int8" else None
         model_bytes = write_metadata(convert(build_keras(spec), spec.quantization, representative),
                                      variant_metadata(metadata, spec))
         partial = path.with_suffix(".part")

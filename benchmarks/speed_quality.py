@@ -27,9 +27,10 @@ SPEEDUP_TARGET = 20.0  # the shipped generator against the pix2pix-size referenc
 
 
 def describe(metadata: GeneratorMetadata) -> str:
-    """``w16 separable int8``: what a point on the curve is."""
+    """``w16 separable int8`` (``+ reference`` for a reference generator): what a point on the curve is."""
     architecture = metadata.architecture or {}
-    return f"w{architecture.get('width', '?')} {architecture.get('upsample', '?')} {metadata.quantization}"
+    text = f"w{architecture.get('width', '?')} {architecture.get('upsample', '?')} {metadata.quantization}"
+    return text + (" + reference" if metadata.reference_image is not None else "")
 
 
 def measure(models: list[Path], data: Path, source: str, invokes: int, labels: list[str] | None = None) -> dict:
@@ -55,7 +56,9 @@ def measure(models: list[Path], data: Path, source: str, invokes: int, labels: l
             quality = evaluate_data(path, data, Path(scratch) / f"{path.stem}.json")
             points.append({"model": str(path), "label": label,
                            "generator_ms": timing["generator_ms"],
-                           **{key: quality[key] for key in ("psnr", "ssim", "landmark_nme", "mouth_open_mae")}})
+                           **{key: quality[key] for key in ("psnr", "ssim", "landmark_nme", "mouth_open_mae",
+                                                            "psnr_stored_reference", "ssim_stored_reference")
+                              if key in quality}})
     return {"reference_ms": timings[0]["generator_ms"], "data": str(data), "points": points}
 
 
@@ -76,13 +79,16 @@ def plot(report: dict, out: Path) -> None:
         milliseconds, psnr = point["generator_ms"]["p50"], point["psnr"]
         axes.plot(milliseconds, psnr, "o", color="tab:blue")
         # Labels alternate below and above their points, so neighbours do not overprint.
-        axes.annotate(f"{point['label']}\nSSIM {point['ssim']:.3f}, mouth {point['mouth_open_mae']:.3f}",
+        stored = (f"\nstored photo: {point['psnr_stored_reference']:.1f} dB"
+                  if point.get("psnr_stored_reference") is not None else "")
+        axes.annotate(f"{point['label']}\nSSIM {point['ssim']:.3f}, mouth {point['mouth_open_mae']:.3f}{stored}",
                       (milliseconds, psnr), textcoords="offset points", xytext=(6, -24 if index % 2 == 0 else 6),
                       fontsize=8)
     slowest = max([budget] + [point["generator_ms"]["p50"] for point in report["points"]])
     best = max([PSNR_FLOOR_DB] + [point["psnr"] for point in report["points"]])
+    worst = min([PSNR_FLOOR_DB] + [point["psnr"] for point in report["points"]])
     axes.set_xlim(0, slowest * 1.5)  # room for the labels right of the points
-    axes.set_ylim(PSNR_FLOOR_DB - 1.0, best + 1.0)
+    axes.set_ylim(worst - 1.0, best + 1.0)
     axes.set_xlabel("generator p50 ms (LiteRT, live loop's runner)")
     axes.set_ylabel("held-out PSNR dB")
     axes.set_title(f"speed and quality (reference pix2pix: {report['reference_ms']['p50']:.0f} ms)", fontsize=10)

@@ -26,6 +26,12 @@ class GeneratorShape:
     depth: int | None = None  # U-Net levels; None = down to a 1 x 1 bottleneck
     upsample: str = "separable"  # resize, then depthwise-separable convolutions from 32 x 32 up
     dropout: float = 0.5
+    # A second input, a real photo of the target (an aligned crop from the same footage):
+    # the generator takes hair, clothes and light from it and only expression and pose
+    # from the sketch. Those differ from sentence to sentence in ways no sketch tells
+    # (copying a clip's first frame scores 28 dB against its other frames, a fixed
+    # frame 19 dB), so a sketch-only generator can only draw their average.
+    reference: bool = False
 
 
 SHIPPED = GeneratorShape()

@@ -91,9 +91,15 @@ def _resize(x, dtype, name: str, interpolation: str = "nearest"):
 
 
 def build_generator(size: int = SHIPPED.size, width: int = SHIPPED.width, depth: int | None = SHIPPED.depth,
-                    upsample: str = SHIPPED.upsample, dropout: float = SHIPPED.dropout, dtype=None,
+                    upsample: str = SHIPPED.upsample, dropout: float = SHIPPED.dropout,
+                    reference: bool = SHIPPED.reference, dtype=None,
                     synchronized_norm: bool = False, name: str = "generator") -> keras.Model:
     """The pix2pix U-Net: sketch (size, size, 3) in [-1, 1] to photo (size, size, 3) in [-1, 1].
+
+    With ``reference``, the inputs are ``[sketch, reference]``: a real aligned photo of the
+    target, (size, size, 3) in [-1, 1], stacked onto the sketch as three more channels
+    (aligned crops put the reference's hair where the output's hair goes, so the U-Net's
+    skips can carry it across).
 
     ``width`` is the first level's channel count (pix2pix uses 64); channels double per
     level up to 8 x width. ``depth`` levels of downsampling (default: down to 1 x 1).
@@ -120,7 +126,12 @@ def build_generator(size: int = SHIPPED.size, width: int = SHIPPED.width, depth:
         raise ValueError(f"got dropout {dropout}, expected 0 <= dropout < 1")
 
     sketch = keras.Input((size, size, 3), name="sketch")  # (batch, 256, 256, 3)
+    inputs = sketch
     x = sketch
+    if reference:
+        photo_in = keras.Input((size, size, 3), name="reference")  # (batch, 256, 256, 3)
+        inputs = [sketch, photo_in]
+        x = layers.Concatenate(dtype=dtype, name="sketch_reference")(inputs)  # (batch, 256, 256, 6)
     skips = []
     for level in range(depth):
         # Level L: (batch, 256 / 2**(L+1), 256 / 2**(L+1), level_width(32, L)):
@@ -166,7 +177,7 @@ def build_generator(size: int = SHIPPED.size, width: int = SHIPPED.width, depth:
     x = _upsample(x, 3, output_mode, True, dtype, "output")  # (batch, 256, 256, 3)
     # tanh in float32 so that a mixed-precision network still outputs exact [-1, 1] floats.
     photo = layers.Activation("tanh", dtype="float32", name="photo")(x)  # (batch, 256, 256, 3)
-    return keras.Model(sketch, photo, name=name)
+    return keras.Model(inputs, photo, name=name)
 
 
 def build_discriminator(size: int = 256, width: int = 64, dtype=None, synchronized_norm: bool = False,

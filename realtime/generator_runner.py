@@ -1,5 +1,9 @@
 """The generator on LiteRT: sketch in, uint8 BGR face out.
 
+A reference generator (one trained with ``--reference``) also takes a real photo of the
+target; the runner gives it the photo stored in the model file, converted once, unless
+:meth:`GeneratorRunner.set_reference` names another.
+
 Works for every export the project makes (fp32 or fp16 with float32 tensors, full-integer
 int8 with int8 tensors) by reading each tensor's dtype and quantisation parameters; the
 conversions on either side are look-up tables applied by the Numba kernels in
@@ -57,14 +61,21 @@ class GeneratorRunner:
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelContractError(f"{name}: LiteRT cannot load it ({str(error).splitlines()[0]})") from None
-        (input_detail,) = self._only_one(self._interpreter.get_input_details(), "input", name)
-        (output_detail,) = self._only_one(self._interpreter.get_output_details(), "output", name)
-        for role, detail in (("input", input_detail), ("output", output_detail)):
+        reference = metadata.reference()
+        expected_inputs = 1 if reference is None else 2
+        inputs = self._only(self._interpreter.get_input_details(), expected_inputs, "input", name)
+        # The sketch first, then the reference photo (LiteRT need not keep the signature's order).
+        input_detail, *reference_detail = sorted(inputs, key=lambda detail: "reference" in detail["name"])
+        (output_detail,) = self._only(self._interpreter.get_output_details(), 1, "output", name)
+        for role, detail in (("input", input_detail), *(("reference input", d) for d in reference_detail),
+                             ("output", output_detail)):
             if tuple(detail["shape"]) != (1, size, size, 3):
                 raise ModelContractError(f"{name}: {role} tensor of shape {tuple(detail['shape'])}, "
                                          f"expected (1, {size}, {size}, 3) as its metadata says")
         input_dtype, output_dtype = np.dtype(input_detail["dtype"]), np.dtype(output_detail["dtype"])
-        for role, dtype, detail in (("input", input_dtype, input_detail), ("output", output_dtype, output_detail)):
+        for role, detail in (("input", input_detail), *(("reference input", d) for d in reference_detail),
+                             ("output", output_detail)):
+            dtype = np.dtype(detail["dtype"])
             if dtype not in (np.float32, np.int8, np.uint8):
                 raise ModelContractError(f"{name}: {role} tensor of type {dtype}, expected float32, int8 or uint8")
             if dtype.kind != "f" and _quantisation(detail)[0] <= 0:
@@ -76,12 +87,33 @@ class GeneratorRunner:
         self._input = np.zeros((1, size, size, 3), input_dtype)
         self.size = size
         self.input_dtype, self.output_dtype = input_dtype, output_dtype
+        self._reference_detail = reference_detail[0] if reference_detail else None
+        self._reference = None
+        if reference is not None:
+            self.set_reference(reference)
 
     @staticmethod
-    def _only_one(details: list, role: str, name: str) -> list:
-        if len(details) != 1:
-            raise ModelContractError(f"{name}: {len(details)} {role} tensors, expected 1")
+    def _only(details: list, count: int, role: str, name: str) -> list:
+        if len(details) != count:
+            raise ModelContractError(f"{name}: {len(details)} {role} tensors, expected {count}")
         return details
+
+    @property
+    def takes_reference(self) -> bool:
+        return self._reference_detail is not None
+
+    def set_reference(self, photo: np.ndarray) -> None:
+        """Give a reference generator this (S, S, 3) uint8 BGR aligned photo of the target
+        from now on (the model's own stored photo until then)."""
+        if self._reference_detail is None:
+            raise ValueError("this generator takes no reference photo")
+        if photo.shape != (self.size, self.size, 3) or photo.dtype != np.uint8:
+            raise ValueError(f"got reference {photo.shape} {photo.dtype}, expected ({self.size}, {self.size}, 3) uint8")
+        dtype = np.dtype(self._reference_detail["dtype"])
+        converted = np.zeros((1, self.size, self.size, 3), dtype)
+        lut = kernels.input_lut(dtype, *_quantisation(self._reference_detail))
+        kernels.sketch_to_input(np.ascontiguousarray(photo), lut, converted[0])
+        self._reference = converted
 
     @classmethod
     def from_file(cls, options: GeneratorOptions) -> "GeneratorRunner":
@@ -102,6 +134,8 @@ class GeneratorRunner:
             out = np.empty((self.size, self.size, 3), np.uint8)
         kernels.sketch_to_input(np.ascontiguousarray(sketch), self._input_lut, self._input[0])
         self._interpreter.set_tensor(self._input_index, self._input)
+        if self._reference is not None:  # 200 kB copied: some microseconds
+            self._interpreter.set_tensor(self._reference_detail["index"], self._reference)
         self._interpreter.invoke()
         self._write_output(out)
         return out

@@ -31,11 +31,11 @@ from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
 from models.generator_recipe import QUANTIZATIONS
 from models.options import require
-from training.dataset import load_split, read_manifest
+from training.dataset import load_split, read_frame, read_manifest
 
 PARITY_WARNING_DB = 25.0  # below this the TFLite output visibly departs from Keras
 # Keys of RUN/config.json that describe the network rather than how it was trained.
-ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "dropout")
+ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "dropout", "reference")
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,46 @@ def read_target_profile(run_dir: Path, data_dir: Path) -> dict:
     raise UserError(f"no target_profile.json in {run_dir} or {data_dir}; rerun `reenact prepare`")
 
 
+def takes_reference(model) -> bool:
+    """Whether a Keras generator takes a reference photo besides the sketch."""
+    return len(model.inputs) == 2
+
+
+def choose_reference(data_dir: Path, manifest: dict, profile: dict) -> tuple[str, np.ndarray]:
+    """(frame id, crop) of the training frame nearest the target's neutral face: the photo
+    the live loop gives a reference generator. Near-neutral, so the driver's expression is
+    what changes it, and the retargeted sketches (built on that neutral) fit it."""
+    from tqdm import tqdm
+
+    neutral = np.asarray(profile["neutral_landmarks"], np.float32)
+    ids = [frame["id"] for frame in manifest["frames"] if frame["split"] == "train"]
+    distances = [float(np.mean(np.linalg.norm(read_frame(data_dir, frame_id, ("landmarks",))["landmarks"][:, :2]
+                                              - neutral[:, :2], axis=1)))
+                 for frame_id in tqdm(ids, desc="choosing the reference photo", unit="frame", leave=False)]
+    best = ids[int(np.argmin(distances))]
+    return best, read_frame(data_dir, best, ("crop",))["crop"]
+
+
+def clip_first_photos(data_dir: Path, manifest: dict, split: str, limit: int) -> np.ndarray:
+    """For at most ``limit`` frames of a split (spread as :func:`network_sketches` picks them),
+    the first frame of each one's clip, as the network's float32 [-1, 1] reference input."""
+    from models.sampling import spread
+
+    entries = [frame for frame in manifest["frames"] if frame["split"] == split]
+    first: dict[str, str] = {}
+    for frame in entries:
+        first.setdefault(str(frame.get("source", "")), frame["id"])
+    chosen = [entries[i] for i in spread(len(entries), limit)]
+    photos = np.stack([read_frame(data_dir, first[str(frame.get("source", ""))], ("crop",))["crop"]
+                       for frame in chosen])
+    return photos.astype(np.float32) / 127.5 - 1.0
+
+
 def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dict, input_size: int,
-                   quantization: str) -> GeneratorMetadata:
+                   quantization: str, reference_image: str | None = None) -> GeneratorMetadata:
     """The contract document embedded in the exported file."""
     architecture = {key: run_config[key] for key in ARCHITECTURE_KEYS if key in run_config}
+    architecture["reference"] = reference_image is not None  # what the network takes, whatever the config said
     training = {key: value for key, value in run_config.items()
                 if key not in ARCHITECTURE_KEYS and isinstance(value, (int, float, str, bool))}
     training["run"] = run_dir.name
@@ -124,6 +160,7 @@ def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dic
         quantization=quantization,
         architecture=architecture,
         training=training,
+        reference_image=reference_image,
     )
 
 
@@ -153,18 +190,21 @@ def float32_copy(model):
     return copy
 
 
-def convert(model, quantization: str, representative: np.ndarray | None = None) -> bytes:
+def convert(model, quantization: str, representative: list[np.ndarray] | None = None) -> bytes:
     """A float32 Keras generator as TFLite flatbuffer bytes (no metadata yet).
 
-    ``representative`` (N, S, S, 3) float32 sketches are required for ``int8``.
+    ``representative``, required for ``int8``: one (N, S, S, 3) float32 array per model
+    input (the sketches, and for a reference generator the reference photos).
     """
     import tensorflow as tf
 
-    size = int(model.input_shape[1])
+    size = int(model.inputs[0].shape[1])
+    names = ("sketch", "reference")[:len(model.inputs)]
+    signature = [tf.TensorSpec((1, size, size, 3), tf.float32, name=name) for name in names]
 
-    @tf.function(input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="sketch")])
-    def infer(sketch):
-        return model(sketch, training=False)
+    @tf.function(input_signature=signature)
+    def infer(*inputs):
+        return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
 
     # Keras 3 wraps its weights in its own variable type, which the converter does not
     # find on the model: it then leaves them as uninitialised resource variables (the
@@ -177,12 +217,12 @@ def convert(model, quantization: str, representative: np.ndarray | None = None) 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
-        if representative is None or len(representative) == 0:
+        if representative is None or len(representative[0]) == 0:
             raise UserError("int8 export needs training sketches to calibrate on; pass --data DATA")
 
         def representative_dataset():
-            for sketch in representative:
-                yield [sketch[None]]
+            for inputs in zip(*representative):
+                yield [array[None] for array in inputs]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -205,7 +245,9 @@ class TFLiteGenerator:
 
         self._interpreter = Interpreter(model_content=model_content, num_threads=threads)
         self._interpreter.allocate_tensors()
-        (self._input,) = self._interpreter.get_input_details()
+        # The sketch first, then a reference generator's photo (LiteRT's order may differ).
+        self._inputs = sorted(self._interpreter.get_input_details(), key=lambda detail: "reference" in detail["name"])
+        self._input = self._inputs[0]
         (self._output,) = self._interpreter.get_output_details()
         _, height, width, _ = self._input["shape"]
         if height != width:
@@ -214,14 +256,19 @@ class TFLiteGenerator:
         self.input_type = np.dtype(self._input["dtype"]).name
         self.output_type = np.dtype(self._output["dtype"]).name
 
-    def predict(self, sketch: np.ndarray) -> np.ndarray:
-        """(S, S, 3) float in [-1, 1] to (S, S, 3) float32 in [-1, 1]."""
-        batch = np.asarray(sketch, np.float32)[None]
-        scale, zero_point = self._input["quantization"]
-        if scale:  # quantised input
-            limits = np.iinfo(self._input["dtype"])
-            batch = np.clip(np.round(batch / scale) + zero_point, limits.min, limits.max)
-        self._interpreter.set_tensor(self._input["index"], batch.astype(self._input["dtype"]))
+    def predict(self, sketch: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+        """(S, S, 3) float in [-1, 1] (and a reference generator's photo, the same) to
+        (S, S, 3) float32 in [-1, 1]."""
+        arrays = (sketch,) if reference is None else (sketch, reference)
+        if len(arrays) != len(self._inputs):
+            raise UserError(f"the generator takes {len(self._inputs)} inputs, got {len(arrays)}")
+        for detail, array in zip(self._inputs, arrays):
+            batch = np.asarray(array, np.float32)[None]
+            scale, zero_point = detail["quantization"]
+            if scale:  # quantised input
+                limits = np.iinfo(detail["dtype"])
+                batch = np.clip(np.round(batch / scale) + zero_point, limits.min, limits.max)
+            self._interpreter.set_tensor(detail["index"], batch.astype(detail["dtype"]))
         self._interpreter.invoke()
         result = self._interpreter.get_tensor(self._output["index"])[0]
         scale, zero_point = self._output["quantization"]
@@ -230,13 +277,19 @@ class TFLiteGenerator:
         return result.astype(np.float32)
 
 
-def parity_psnr(model, model_bytes: bytes, sketches: np.ndarray, threads: int = 2) -> float:
-    """Mean PSNR (0-255 scale, unrounded) of TFLite against Keras outputs on the same sketches."""
+def parity_psnr(model, model_bytes: bytes, sketches: np.ndarray, threads: int = 2,
+                references: np.ndarray | None = None) -> float:
+    """Mean PSNR (0-255 scale, unrounded) of TFLite against Keras outputs on the same sketches
+    (and, for a reference generator, the same reference photos)."""
     runner = TFLiteGenerator(model_bytes, threads)
     values = []
-    for sketch in sketches:
-        expected = np.asarray(model(sketch[None], training=False))[0]
-        actual = runner.predict(sketch)
+    for index, sketch in enumerate(sketches):
+        if references is None:
+            expected = np.asarray(model(sketch[None], training=False))[0]
+            actual = runner.predict(sketch)
+        else:
+            expected = np.asarray(model([sketch[None], references[index][None]], training=False))[0]
+            actual = runner.predict(sketch, references[index])
         values.append(metrics.psnr((actual + 1.0) * 127.5, (expected + 1.0) * 127.5))
     return float(np.mean(values))
 
@@ -261,28 +314,41 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
     out_path, data_dir, run_dir = Path(out_path), Path(data_dir), Path(run_dir)
     model = float32_copy(model)
     manifest = read_manifest(data_dir)  # checks the sketch version too
-    input_size = int(model.input_shape[1])
+    input_size = int(model.inputs[0].shape[1])
     if input_size != manifest.get("size"):
         raise UserError(f"run {run_dir} takes {input_size}-pixel sketches but data {data_dir} holds "
                         f"{manifest.get('size')}-pixel frames")
     profile = read_target_profile(run_dir, data_dir)
 
+    reference = takes_reference(model)
+    reference_image = None
+    if reference:
+        reference_id, reference_crop = choose_reference(data_dir, manifest, profile)
+        log(f"reference photo: training frame {reference_id}, the nearest to the neutral face")
+        reference_image = GeneratorMetadata.encode_reference(reference_crop)
+
+    def inputs(split: str, limit: int) -> list[np.ndarray]:
+        sketches = network_sketches(data_dir, manifest, split, limit)
+        return [sketches, clip_first_photos(data_dir, manifest, split, limit)] if reference else [sketches]
+
     representative = None
     if options.quantization == "int8":
-        representative = network_sketches(data_dir, manifest, "train", options.representative_count)
-        log(f"converting to TFLite (int8, calibrated on {len(representative)} training sketches)")
+        representative = inputs("train", options.representative_count)
+        log(f"converting to TFLite (int8, calibrated on {len(representative[0])} training sketches)")
     else:
         log(f"converting to TFLite ({options.quantization})")
     model_bytes = convert(model, options.quantization, representative)
 
     log("embedding metadata")
-    metadata = build_metadata(run_dir, run_config, manifest, profile, input_size, options.quantization)
+    metadata = build_metadata(run_dir, run_config, manifest, profile, input_size, options.quantization,
+                              reference_image)
     model_bytes = write_metadata(model_bytes, metadata)
     write_bytes_atomically(out_path, model_bytes)
 
     # Validation sketches, or training ones for a data set too small to hold any out.
     split = "val" if any(frame["split"] == "val" for frame in manifest["frames"]) else "train"
-    sketches = network_sketches(data_dir, manifest, split, options.parity_count)
-    log(f"checking TFLite against Keras on {len(sketches)} {split} sketches")
-    parity = parity_psnr(model, model_bytes, sketches, options.threads)
-    return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(sketches), split)
+    parity_inputs = inputs(split, options.parity_count)
+    log(f"checking TFLite against Keras on {len(parity_inputs[0])} {split} sketches")
+    parity = parity_psnr(model, model_bytes, parity_inputs[0], options.threads,
+                         parity_inputs[1] if reference else None)
+    return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(parity_inputs[0]), split)

@@ -44,7 +44,7 @@ from training.checkpoints import (
     weights_fingerprint,
 )
 from training.config import TrainConfig
-from training.dataset import FrameArrays, load_split, read_manifest, training_dataset
+from training.dataset import FrameArrays, first_of_clip, load_split, read_manifest, training_dataset
 
 __all__ = ["train", "load_generator", "make_strategy", "Pix2Pix", "TrainResult"]
 
@@ -104,11 +104,13 @@ class Pix2Pix:
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def train_step(self, sketch, photo, mouth, mouth_weight) -> dict:
+    def train_step(self, sketch, photo, mouth, mouth_weight, reference=None) -> dict:
         """One pix2pix update of both networks; returns the named losses.
 
         ``mouth_weight`` is the lip term's weight for this step (a tensor, so that the
         schedule of :meth:`TrainConfig.mouth_weight_at` does not retrace the step).
+        ``reference`` is the batch's reference photos, for a generator that takes them.
+        (The discriminator judges the pair sketch and photo either way.)
         """
         import tensorflow as tf
 
@@ -117,7 +119,7 @@ class Pix2Pix:
             return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits), axis=[1, 2, 3])
 
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake = self.generator(sketch, training=True)
+            fake = self.generator(sketch if reference is None else [sketch, reference], training=True)
             real_logits = self.discriminator([sketch, photo], training=True)
             fake_logits = self.discriminator([sketch, fake], training=True)
             generator_gan = patch_loss(fake_logits, 1.0)
@@ -171,17 +173,29 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def validate(generate, frames: FrameArrays) -> tuple[dict, np.ndarray]:
-    """Validation metrics (as ``reenact eval`` defines them) and the generated uint8 images."""
+def validate(generate, frames: FrameArrays, reference: bool = False) -> tuple[dict, np.ndarray]:
+    """Validation metrics (as ``reenact eval`` defines them) and the generated uint8 images.
+
+    A ``reference`` generator gets each clip's first frame as its reference photo, and
+    that frame is left out of the means (it would only measure copying).
+    """
+    references = first_of_clip(frames)
     outputs = []
     for start in range(0, len(frames), VALIDATION_BATCH):
-        sketches = frames.sketches[start:start + VALIDATION_BATCH].astype(np.float32) / 127.5 - 1.0
-        outputs.append(_to_uint8(np.asarray(generate(sketches))))
+        batch = slice(start, start + VALIDATION_BATCH)
+        sketches = frames.sketches[batch].astype(np.float32) / 127.5 - 1.0
+        if reference:
+            photos = frames.photos[references[batch]].astype(np.float32) / 127.5 - 1.0
+            outputs.append(_to_uint8(np.asarray(generate(sketches, photos))))
+        else:
+            outputs.append(_to_uint8(np.asarray(generate(sketches))))
     generated = np.concatenate(outputs)
+    scored = [index for index in range(len(frames)) if not reference or references[index] != index]
+    pairs = [(generated[index], frames.photos[index]) for index in scored or range(len(frames))]
     values = {
-        "l1": float(np.mean([metrics.l1(a, b) for a, b in zip(generated, frames.photos)])),
-        "psnr": float(np.mean([metrics.psnr(a, b) for a, b in zip(generated, frames.photos)])),
-        "ssim": float(np.mean([metrics.ssim(a, b) for a, b in zip(generated, frames.photos)])),
+        "l1": float(np.mean([metrics.l1(a, b) for a, b in pairs])),
+        "psnr": float(np.mean([metrics.psnr(a, b) for a, b in pairs])),
+        "ssim": float(np.mean([metrics.ssim(a, b) for a, b in pairs])),
     }
     return values, generated
 
@@ -325,15 +339,17 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
 
     dataset = strategy.distribute_datasets_from_function(
         lambda context: training_dataset(training_frames, config.seed, config.batch, first_step,
-                                         config.steps, config.flip, context))
+                                         config.steps, config.flip, context, config.reference))
 
     # autograph=False: these functions have no tensor-dependent Python control flow, and
     # autograph would re-read this file's source whenever they are traced, so editing
     # the file during a long run would break the run's first validation.
     @tf.function(autograph=False)
     def distributed_step(batch, stop_vote, mouth_weight):
-        def replica_step(sketch, photo, mouth, vote):
-            losses = gan.train_step(sketch, photo, mouth, mouth_weight)
+        def replica_step(*batch_and_vote):
+            *batch, vote = batch_and_vote
+            sketch, photo, mouth, *reference = batch
+            losses = gan.train_step(sketch, photo, mouth, mouth_weight, *reference)
             # Every worker learns whether any was asked to stop, so all stop together. The
             # identity places the vote on this replica's device, as all_reduce requires.
             losses["stop"] = tf.distribute.get_replica_context().all_reduce(
@@ -345,10 +361,11 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
                                       tf.distribute.ReduceOp.MEAN, value, axis=None)
                 for name, value in per_replica.items()}
 
-    @tf.function(autograph=False, input_signature=[
-        tf.TensorSpec((None, config.size, config.size, 3), tf.float32)])
-    def generate(sketches):
-        return gan.generator(sketches, training=False)
+    image_spec = tf.TensorSpec((None, config.size, config.size, 3), tf.float32)
+
+    @tf.function(autograph=False, input_signature=[image_spec] * (2 if config.reference else 1))
+    def generate(*inputs):
+        return gan.generator(list(inputs) if config.reference else inputs[0], training=False)
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs")) if chief else tf.summary.create_noop_writer()
     progress = Progress(first_step, config.steps, enabled=chief)
@@ -379,7 +396,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
                     for name, value in logged.items():
                         write_scalar(f"loss/{name}", value, current)
                 if validating:
-                    validation, generated = validate(generate, validation_frames)
+                    validation, generated = validate(generate, validation_frames, config.reference)
                     for name, value in validation.items():
                         write_scalar(f"val/{name}", value, current)
                     rows = min(GRID_ROWS, len(validation_frames))
