@@ -32,6 +32,7 @@ PRESET = "veryfast"  # ~3 ms a 512x512 frame on one core of the 2-core machine
 
 # Containers by suffix: FFmpeg's muxer name, and whether it can write fragments.
 _CONTAINERS = {".mp4": ("mp4", True), ".m4v": ("mp4", True), ".mov": ("mov", True), ".avi": ("avi", False)}
+SUFFIXES = tuple(sorted(_CONTAINERS))  # what a recording's file name may end in
 
 
 class RecordingError(UserError):
@@ -50,7 +51,7 @@ class Recording:
         self.path = Path(path)
         container, fragments = _CONTAINERS.get(self.path.suffix.lower(), (None, False))
         if container is None:
-            raise RecordingError(f"{self.path}: recordings are {', '.join(sorted(_CONTAINERS))} files")
+            raise RecordingError(f"{self.path}: recordings are {', '.join(SUFFIXES)} files")
         self.size = (int(width), int(height))
         rate = Fraction(max(float(fps), 1.0)).limit_denominator(1001)  # 29.97 or 12.5 fps, not rounded
         options = {"movflags": "frag_keyframe+empty_moov+default_base_moof",

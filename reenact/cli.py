@@ -17,6 +17,7 @@ from models.errors import UserError
 # verb -> one-line help; the verb's module is reenact.commands.<verb>.
 VERBS = {
     "setup": "install the landmarker model and a local signing identity (make does this once)",
+    "record": "film your own training footage from the webcam (countdown, then N seconds to a file)",
     "landmarks": "run the face front-end over a source and write a frame | crop | sketch video",
     "prepare": "turn target videos into aligned crops, landmarks and sketches",
     "train": "train the pix2pix generator on a prepared data set",
