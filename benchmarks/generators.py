@@ -188,7 +188,7 @@ def variant_metadata(metadata: GeneratorMetadata, spec: VariantSpec) -> Generato
                    neutral_landmarks=neutral.round(3).tolist(), credit="benchmark variant, random weights",
                    architecture={"size": spec.size, "width": spec.width, "depth": spec.depth,
                                  "decoder": spec.decoder, "role": spec.role}, training={},
-                   reference_image=None)  # sketch-only networks, whatever the shipped one takes
+                   appearance_image=None)  # sketch-only networks, whatever the shipped one takes
 
 
 def build_variants(specs: list[VariantSpec], folder: Path, like_model: Path) -> list[Path]:

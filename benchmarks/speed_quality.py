@@ -27,10 +27,10 @@ SPEEDUP_TARGET = 20.0  # the shipped generator against the pix2pix-size referenc
 
 
 def describe(metadata: GeneratorMetadata) -> str:
-    """``w16 separable int8`` (``+ reference`` for a reference generator): what a point on the curve is."""
+    """``w16 separable int8`` (``+ appearance photo`` for a generator that takes one): what a point on the curve is."""
     architecture = metadata.architecture or {}
     text = f"w{architecture.get('width', '?')} {architecture.get('upsample', '?')} {metadata.quantization}"
-    return text + (" + reference" if metadata.reference_image is not None else "")
+    return text + (" + appearance photo" if metadata.appearance_image is not None else "")
 
 
 def measure(models: list[Path], data: Path, source: str, invokes: int, labels: list[str] | None = None) -> dict:
@@ -57,7 +57,7 @@ def measure(models: list[Path], data: Path, source: str, invokes: int, labels: l
             points.append({"model": str(path), "label": label,
                            "generator_ms": timing["generator_ms"],
                            **{key: quality[key] for key in ("psnr", "ssim", "landmark_nme", "mouth_open_mae",
-                                                            "psnr_stored_reference", "ssim_stored_reference")
+                                                            "psnr_stored_appearance", "ssim_stored_appearance")
                               if key in quality}})
     return {"reference_ms": timings[0]["generator_ms"], "data": str(data), "points": points}
 
@@ -79,8 +79,8 @@ def plot(report: dict, out: Path) -> None:
         milliseconds, psnr = point["generator_ms"]["p50"], point["psnr"]
         axes.plot(milliseconds, psnr, "o", color="tab:blue")
         # Labels alternate below and above their points, so neighbours do not overprint.
-        stored = (f"\nstored photo: {point['psnr_stored_reference']:.1f} dB"
-                  if point.get("psnr_stored_reference") is not None else "")
+        stored = (f"\nstored photo: {point['psnr_stored_appearance']:.1f} dB"
+                  if point.get("psnr_stored_appearance") is not None else "")
         axes.annotate(f"{point['label']}\nSSIM {point['ssim']:.3f}, mouth {point['mouth_open_mae']:.3f}{stored}",
                       (milliseconds, psnr), textcoords="offset points", xytext=(6, -24 if index % 2 == 0 else 6),
                       fontsize=8)

@@ -83,10 +83,10 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "v
     ``landmark_detect_rate``, ``mouth_open_mae`` and ``mouth_open_corr`` (inner-lip
     gap over inter-ocular distance, generated against real; ``mouth_open_mae_real`` is
     the floor, the real crop re-detected), and ``per_frame`` values.
-    A reference generator (trained with ``--reference``) is measured as re-enactment
-    papers measure self-reenactment: each clip's first frame is the reference photo and is
+    An appearance generator (trained with ``--appearance``) is measured as re-enactment
+    papers measure self-reenactment: each clip's first frame is the appearance photo and is
     not scored itself, the rest of the clip is drawn from its sketches. Beside that,
-    ``psnr_stored_reference`` and ``ssim_stored_reference`` give the same frames drawn with
+    ``psnr_stored_appearance`` and ``ssim_stored_appearance`` give the same frames drawn with
     the photo stored in the model, the one the live loop uses.
     ``grid_out``, when given, gets a PNG of sketch | generated | real rows. Values that
     are undefined (no face found, a constant series, the infinite PSNR of identical
@@ -111,27 +111,27 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "v
     # The live loop's own runner, so eval measures exactly the conversions that ship.
     generator = GeneratorRunner(model_bytes, metadata, name=f"model {model_path}")
 
-    stored_reference = metadata.reference()
-    if stored_reference is not None:
-        clip_reference = {}
+    stored_appearance = metadata.appearance()
+    if stored_appearance is not None:
+        clip_appearance = {}
         for example in examples:
-            clip_reference.setdefault(example.clip, example)
-        references = [clip_reference[example.clip] for example in examples]
-        scored = [example for example, reference in zip(examples, references) if reference is not example]
+            clip_appearance.setdefault(example.clip, example)
+        appearances = [clip_appearance[example.clip] for example in examples]
+        scored = [example for example, appearance in zip(examples, appearances) if appearance is not example]
         if scored:  # a clip of one frame can only be copied: keep every frame then
-            references = [reference for example, reference in zip(examples, references) if reference is not example]
+            appearances = [photo for example, photo in zip(examples, appearances) if photo is not example]
             examples = scored
     per_frame, grid_rows = [], []
     grid_positions = set(spread(len(examples), GRID_ROWS))
     with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
         for position, example in enumerate(tqdm(examples, desc="evaluating", unit="frame", leave=False)):
             stored = {}
-            if stored_reference is not None:
-                generator.set_reference(stored_reference)
+            if stored_appearance is not None:
+                generator.set_appearance(stored_appearance)
                 with_stored = generator.generate(example.sketch)
-                stored = {"psnr_stored_reference": metrics.psnr(with_stored, example.crop),
-                          "ssim_stored_reference": metrics.ssim(with_stored, example.crop)}
-                generator.set_reference(references[position].crop)
+                stored = {"psnr_stored_appearance": metrics.psnr(with_stored, example.crop),
+                          "ssim_stored_appearance": metrics.ssim(with_stored, example.crop)}
+                generator.set_appearance(appearances[position].crop)
             generated = generator.generate(example.sketch)
             found = landmarker.detect(generated)
             found_real = landmarker.detect(example.crop)
@@ -173,10 +173,10 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "v
         "mouth_open_generated_mean": _mean(generated_mouth),
         "per_frame": per_frame,
     }
-    if stored_reference is not None:
-        result["reference"] = "each clip's first frame (not scored)"
-        result["psnr_stored_reference"] = _mean(frame["psnr_stored_reference"] for frame in per_frame)
-        result["ssim_stored_reference"] = _mean(frame["ssim_stored_reference"] for frame in per_frame)
+    if stored_appearance is not None:
+        result["appearance_photo"] = "each clip's first frame (not scored)"
+        result["psnr_stored_appearance"] = _mean(frame["psnr_stored_appearance"] for frame in per_frame)
+        result["ssim_stored_appearance"] = _mean(frame["ssim_stored_appearance"] for frame in per_frame)
     result = _json_safe(result)
     write_json(Path(json_out), result)
     if grid_out is not None:

@@ -48,10 +48,10 @@ class GeneratorMetadata:
     # each frame's sketch inside it. None in models exported before it existed.
     shape_space: dict | None = None
     # A generator with a second input (a real photo of the target, see
-    # models.generator_recipe.GeneratorShape.reference) carries the photo the live loop
+    # models.generator_recipe.GeneratorShape.appearance) carries the photo the live loop
     # gives it: a (input_size, input_size, 3) BGR aligned crop, PNG in base64. None for a
     # sketch-only generator.
-    reference_image: str | None = None
+    appearance_image: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -67,29 +67,29 @@ class GeneratorMetadata:
     def neutral(self) -> np.ndarray:
         return np.asarray(self.neutral_landmarks, dtype=np.float32)
 
-    def reference(self) -> np.ndarray | None:
-        """The stored reference photo, (S, S, 3) uint8 BGR, or None for a sketch-only generator."""
-        if self.reference_image is None:
+    def appearance(self) -> np.ndarray | None:
+        """The stored appearance photo, (S, S, 3) uint8 BGR, or None for a sketch-only generator."""
+        if self.appearance_image is None:
             return None
         import base64
 
         import cv2
 
-        image = cv2.imdecode(np.frombuffer(base64.b64decode(self.reference_image), np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(base64.b64decode(self.appearance_image), np.uint8), cv2.IMREAD_COLOR)
         if image is None or image.shape != (self.input_size, self.input_size, 3):
-            raise ModelContractError(f"the stored reference photo is not a {self.input_size}x{self.input_size} image")
+            raise ModelContractError(f"the stored appearance photo is not a {self.input_size}x{self.input_size} image")
         return image
 
     @staticmethod
-    def encode_reference(image: np.ndarray) -> str:
-        """A BGR uint8 photo as :attr:`reference_image` text (lossless PNG)."""
+    def encode_appearance(image: np.ndarray) -> str:
+        """A BGR uint8 photo as :attr:`appearance_image` text (lossless PNG)."""
         import base64
 
         import cv2
 
         ok, data = cv2.imencode(".png", image)
         if not ok:
-            raise ValueError("could not encode the reference photo as PNG")
+            raise ValueError("could not encode the appearance photo as PNG")
         return base64.b64encode(data.tobytes()).decode("ascii")
 
     def target_shapes(self):

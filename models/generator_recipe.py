@@ -31,7 +31,7 @@ class GeneratorShape:
     # from the sketch. Those differ from sentence to sentence in ways no sketch tells
     # (copying a clip's first frame scores 28 dB against its other frames, a fixed
     # frame 19 dB), so a sketch-only generator can only draw their average.
-    reference: bool = False
+    appearance: bool = False
 
 
 SHIPPED = GeneratorShape()

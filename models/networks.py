@@ -92,13 +92,13 @@ def _resize(x, dtype, name: str, interpolation: str = "nearest"):
 
 def build_generator(size: int = SHIPPED.size, width: int = SHIPPED.width, depth: int | None = SHIPPED.depth,
                     upsample: str = SHIPPED.upsample, dropout: float = SHIPPED.dropout,
-                    reference: bool = SHIPPED.reference, dtype=None,
+                    appearance: bool = SHIPPED.appearance, dtype=None,
                     synchronized_norm: bool = False, name: str = "generator") -> keras.Model:
     """The pix2pix U-Net: sketch (size, size, 3) in [-1, 1] to photo (size, size, 3) in [-1, 1].
 
-    With ``reference``, the inputs are ``[sketch, reference]``: a real aligned photo of the
+    With ``appearance``, the inputs are ``[sketch, appearance]``: a real aligned photo of the
     target, (size, size, 3) in [-1, 1], stacked onto the sketch as three more channels
-    (aligned crops put the reference's hair where the output's hair goes, so the U-Net's
+    (aligned crops put the photo's hair where the output's hair goes, so the U-Net's
     skips can carry it across).
 
     ``width`` is the first level's channel count (pix2pix uses 64); channels double per
@@ -128,10 +128,10 @@ def build_generator(size: int = SHIPPED.size, width: int = SHIPPED.width, depth:
     sketch = keras.Input((size, size, 3), name="sketch")  # (batch, 256, 256, 3)
     inputs = sketch
     x = sketch
-    if reference:
-        photo_in = keras.Input((size, size, 3), name="reference")  # (batch, 256, 256, 3)
+    if appearance:
+        photo_in = keras.Input((size, size, 3), name="appearance")  # (batch, 256, 256, 3)
         inputs = [sketch, photo_in]
-        x = layers.Concatenate(dtype=dtype, name="sketch_reference")(inputs)  # (batch, 256, 256, 6)
+        x = layers.Concatenate(dtype=dtype, name="sketch_appearance")(inputs)  # (batch, 256, 256, 6)
     skips = []
     for level in range(depth):
         # Level L: (batch, 256 / 2**(L+1), 256 / 2**(L+1), level_width(32, L)):

@@ -1,8 +1,8 @@
 """The generator on LiteRT: sketch in, uint8 BGR face out.
 
-A reference generator (one trained with ``--reference``) also takes a real photo of the
+An appearance generator (one trained with ``--appearance``) also takes a real photo of the
 target; the runner gives it the photo stored in the model file, converted once, unless
-:meth:`GeneratorRunner.set_reference` names another.
+:meth:`GeneratorRunner.set_appearance` names another.
 
 Works for every export the project makes (fp32 or fp16 with float32 tensors, full-integer
 int8 with int8 tensors) by reading each tensor's dtype and quantisation parameters; the
@@ -61,19 +61,19 @@ class GeneratorRunner:
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelContractError(f"{name}: LiteRT cannot load it ({str(error).splitlines()[0]})") from None
-        reference = metadata.reference()
-        expected_inputs = 1 if reference is None else 2
+        appearance = metadata.appearance()
+        expected_inputs = 1 if appearance is None else 2
         inputs = self._only(self._interpreter.get_input_details(), expected_inputs, "input", name)
-        # The sketch first, then the reference photo (LiteRT need not keep the signature's order).
-        input_detail, *reference_detail = sorted(inputs, key=lambda detail: "reference" in detail["name"])
+        # The sketch first, then the appearance photo (LiteRT need not keep the signature's order).
+        input_detail, *appearance_detail = sorted(inputs, key=lambda detail: "appearance" in detail["name"])
         (output_detail,) = self._only(self._interpreter.get_output_details(), 1, "output", name)
-        for role, detail in (("input", input_detail), *(("reference input", d) for d in reference_detail),
+        for role, detail in (("input", input_detail), *(("appearance input", d) for d in appearance_detail),
                              ("output", output_detail)):
             if tuple(detail["shape"]) != (1, size, size, 3):
                 raise ModelContractError(f"{name}: {role} tensor of shape {tuple(detail['shape'])}, "
                                          f"expected (1, {size}, {size}, 3) as its metadata says")
         input_dtype, output_dtype = np.dtype(input_detail["dtype"]), np.dtype(output_detail["dtype"])
-        for role, detail in (("input", input_detail), *(("reference input", d) for d in reference_detail),
+        for role, detail in (("input", input_detail), *(("appearance input", d) for d in appearance_detail),
                              ("output", output_detail)):
             dtype = np.dtype(detail["dtype"])
             if dtype not in (np.float32, np.int8, np.uint8):
@@ -87,10 +87,10 @@ class GeneratorRunner:
         self._input = np.zeros((1, size, size, 3), input_dtype)
         self.size = size
         self.input_dtype, self.output_dtype = input_dtype, output_dtype
-        self._reference_detail = reference_detail[0] if reference_detail else None
-        self._reference = None
-        if reference is not None:
-            self.set_reference(reference)
+        self._appearance_detail = appearance_detail[0] if appearance_detail else None
+        self._appearance = None
+        if appearance is not None:
+            self.set_appearance(appearance)
 
     @staticmethod
     def _only(details: list, count: int, role: str, name: str) -> list:
@@ -99,21 +99,22 @@ class GeneratorRunner:
         return details
 
     @property
-    def takes_reference(self) -> bool:
-        return self._reference_detail is not None
+    def takes_appearance(self) -> bool:
+        return self._appearance_detail is not None
 
-    def set_reference(self, photo: np.ndarray) -> None:
-        """Give a reference generator this (S, S, 3) uint8 BGR aligned photo of the target
+    def set_appearance(self, photo: np.ndarray) -> None:
+        """Give an appearance generator this (S, S, 3) uint8 BGR aligned photo of the target
         from now on (the model's own stored photo until then)."""
-        if self._reference_detail is None:
-            raise ValueError("this generator takes no reference photo")
+        if self._appearance_detail is None:
+            raise ValueError("this generator takes no appearance photo")
         if photo.shape != (self.size, self.size, 3) or photo.dtype != np.uint8:
-            raise ValueError(f"got reference {photo.shape} {photo.dtype}, expected ({self.size}, {self.size}, 3) uint8")
-        dtype = np.dtype(self._reference_detail["dtype"])
+            raise ValueError(f"got appearance photo {photo.shape} {photo.dtype}, "
+                             f"expected ({self.size}, {self.size}, 3) uint8")
+        dtype = np.dtype(self._appearance_detail["dtype"])
         converted = np.zeros((1, self.size, self.size, 3), dtype)
-        lut = kernels.input_lut(dtype, *_quantisation(self._reference_detail))
+        lut = kernels.input_lut(dtype, *_quantisation(self._appearance_detail))
         kernels.sketch_to_input(np.ascontiguousarray(photo), lut, converted[0])
-        self._reference = converted
+        self._appearance = converted
 
     @classmethod
     def from_file(cls, options: GeneratorOptions) -> "GeneratorRunner":
@@ -134,8 +135,8 @@ class GeneratorRunner:
             out = np.empty((self.size, self.size, 3), np.uint8)
         kernels.sketch_to_input(np.ascontiguousarray(sketch), self._input_lut, self._input[0])
         self._interpreter.set_tensor(self._input_index, self._input)
-        if self._reference is not None:  # 200 kB copied: some microseconds
-            self._interpreter.set_tensor(self._reference_detail["index"], self._reference)
+        if self._appearance is not None:  # 200 kB copied: some microseconds
+            self._interpreter.set_tensor(self._appearance_detail["index"], self._appearance)
         self._interpreter.invoke()
         self._write_output(out)
         return out

@@ -103,22 +103,22 @@ def small_data(sample_video, tmp_path_factory):
     return out
 
 
-def _write_model(model, path, data, quantization="fp32", reference_photo=None):
+def _write_model(model, path, data, quantization="fp32", appearance_photo=None):
     """Convert ``model`` and save it with the data set's metadata, as export does
-    (``reference_photo``: the photo a reference generator stores)."""
+    (``appearance_photo``: the photo an appearance generator stores)."""
     from models.generator_contract import GeneratorMetadata, write_metadata
     from training.export import convert, network_sketches
 
     manifest = json.loads((data / "manifest.json").read_text())
     profile = json.loads((data / "target_profile.json").read_text())
     sketches = network_sketches(data, manifest, "train", limit=100)
-    representative = [sketches] if reference_photo is None else [sketches, sketches]
+    representative = [sketches] if appearance_photo is None else [sketches, sketches]
     metadata = GeneratorMetadata(input_size=SIZE, sketch_version=manifest["sketch_version"],
                                  margin=manifest["margin"], neutral_landmarks=profile["neutral_landmarks"],
                                  expression_ranges=profile["expression_ranges"], credit="test",
                                  quantization=quantization,
-                                 reference_image=(None if reference_photo is None else
-                                                  GeneratorMetadata.encode_reference(reference_photo)))
+                                 appearance_image=(None if appearance_photo is None else
+                                                  GeneratorMetadata.encode_appearance(appearance_photo)))
     path.write_bytes(write_metadata(convert(model, quantization, representative), metadata))
     return path
 
@@ -197,8 +197,8 @@ def test_evaluate_data_on_a_generator_that_always_draws_one_real_face(small_data
     assert result["mouth_open_corr"] is None  # a constant has no correlation
 
 
-def test_a_reference_generator_is_given_each_clips_first_frame(small_data, tmp_path):
-    """A generator that copies its reference photo: eval must hand it the clip's first
+def test_an_appearance_generator_is_given_each_clips_first_frame(small_data, tmp_path):
+    """A generator that copies its appearance photo: eval must hand it the clip's first
     frame, score only the clip's other frames, and score the stored photo beside them."""
     import keras
 
@@ -208,18 +208,18 @@ def test_a_reference_generator_is_given_each_clips_first_frame(small_data, tmp_p
     manifest = json.loads((small_data / "manifest.json").read_text())
     validation = load_examples(small_data, manifest, "val")
     stored = load_examples(small_data, manifest, "train")[0].crop
-    sketch, reference = keras.Input((SIZE, SIZE, 3), name="sketch"), keras.Input((SIZE, SIZE, 3), name="reference")
-    copy = keras.layers.Lambda(lambda pair: pair[0] * 0.0 + pair[1])([sketch, reference])
-    model_path = _write_model(keras.Model([sketch, reference], copy), tmp_path / "copy.tflite", small_data,
-                              reference_photo=stored)
+    sketch, photo = keras.Input((SIZE, SIZE, 3), name="sketch"), keras.Input((SIZE, SIZE, 3), name="appearance")
+    copy = keras.layers.Lambda(lambda pair: pair[0] * 0.0 + pair[1])([sketch, photo])
+    model_path = _write_model(keras.Model([sketch, photo], copy), tmp_path / "copy.tflite", small_data,
+                              appearance_photo=stored)
 
     result = evaluate_data(model_path, small_data, tmp_path / "eval.json")
     assert [frame["id"] for frame in result["per_frame"]] == [example.id for example in validation[1:]]
     for frame, example in zip(result["per_frame"], validation[1:]):
         assert frame["psnr"] == pytest.approx(metrics.psnr(validation[0].crop, example.crop), abs=0.05)
-        assert frame["psnr_stored_reference"] == pytest.approx(metrics.psnr(stored, example.crop), abs=0.05)
-    assert result["psnr_stored_reference"] == pytest.approx(
-        np.mean([frame["psnr_stored_reference"] for frame in result["per_frame"]]))
+        assert frame["psnr_stored_appearance"] == pytest.approx(metrics.psnr(stored, example.crop), abs=0.05)
+    assert result["psnr_stored_appearance"] == pytest.approx(
+        np.mean([frame["psnr_stored_appearance"] for frame in result["per_frame"]]))
 
 
 def test_evaluate_data_errors_name_the_problem(tiny_models, small_data, tmp_path):

@@ -104,8 +104,8 @@ def test_export_carries_the_contract(exported, small_data, quantization):
     np.testing.assert_allclose(metadata.neutral, profile["neutral_landmarks"], atol=1e-4)
     assert metadata.expression_ranges == profile["expression_ranges"]
     assert metadata.architecture == {"size": SIZE, "width": 8, "depth": None, "upsample": "separable",
-                                     "dropout": 0.5, "reference": False}
-    assert metadata.reference_image is None and metadata.reference() is None
+                                     "dropout": 0.5, "appearance": False}
+    assert metadata.appearance_image is None and metadata.appearance() is None
     assert metadata.training["steps"] == 2 and metadata.training["data"] == small_data.name
 
 
@@ -160,32 +160,32 @@ def test_separable_decoder_exports_to_full_integer(run_dir, small_data, tmp_path
 
 
 @pytest.mark.parametrize("quantization", ["fp32", "int8"])
-def test_reference_generator_exports_with_its_photo_and_uses_it(run_dir, small_data, tmp_path, quantization):
+def test_appearance_generator_exports_with_its_photo_and_uses_it(run_dir, small_data, tmp_path, quantization):
     from models.generator_contract import load_generator_file
     from realtime.generator_runner import GeneratorOptions, GeneratorRunner
     from training.dataset import load_split, read_frame, read_manifest
 
-    report = _export_variant(run_dir, small_data, tmp_path / "reference.tflite", quantization, reference=True)
+    report = _export_variant(run_dir, small_data, tmp_path / "appearance.tflite", quantization, appearance=True)
     assert report.parity_psnr > PARITY_FLOOR_DB[quantization], report.summary()
     _, metadata = load_generator_file(report.path)
-    assert metadata.architecture["reference"] is True
+    assert metadata.architecture["appearance"] is True
     # The stored photo is one of the training crops, bit for bit (PNG is lossless).
     manifest = read_manifest(small_data)
-    stored = metadata.reference()
+    stored = metadata.appearance()
     train_ids = [frame["id"] for frame in manifest["frames"] if frame["split"] == "train"]
     assert any(np.array_equal(stored, read_frame(small_data, frame_id, ("crop",))["crop"]) for frame_id in train_ids)
 
     runner = GeneratorRunner.from_file(GeneratorOptions(report.path))
-    assert runner.takes_reference
+    assert runner.takes_appearance
     frames = load_split(small_data, manifest, "val")
     with_stored = runner.generate(frames.sketches[0]).copy()
-    runner.set_reference(np.ascontiguousarray(frames.photos[0][::-1]))  # another photo: upside down
+    runner.set_appearance(np.ascontiguousarray(frames.photos[0][::-1]))  # another photo: upside down
     with_other = runner.generate(frames.sketches[0])
     assert np.abs(with_stored.astype(int) - with_other).mean() > 1.0  # the photo reaches the output
-    runner.set_reference(stored)
+    runner.set_appearance(stored)
     np.testing.assert_array_equal(runner.generate(frames.sketches[0]), with_stored)
-    with pytest.raises(ValueError, match="reference"):
-        runner.set_reference(np.zeros((SIZE, SIZE), np.uint8))
+    with pytest.raises(ValueError, match="appearance"):
+        runner.set_appearance(np.zeros((SIZE, SIZE), np.uint8))
 
 
 def test_quantisation_shrinks_the_file(exported):

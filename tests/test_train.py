@@ -356,41 +356,41 @@ def test_corrupt_checkpoint_is_refused_with_a_clear_error(tiny_run, data_dir, tm
         load_generator(tmp_path / "absent")
 
 
-# ------------------------------------------------------------- the reference generator
+# ------------------------------------------------------------- the appearance generator
 
-def test_reference_photos_come_from_the_same_clip_and_resume_alike():
-    from training.dataset import FrameArrays, first_of_clip, reference_schedule
+def test_appearance_photos_come_from_the_same_clip_and_resume_alike():
+    from training.dataset import FrameArrays, appearance_schedule, first_of_clip
 
     clips = ("a", "a", "a", "b", "b", "c")
     images = np.zeros((len(clips), 4, 4, 3), np.uint8)
     frames = FrameArrays(images, images, tuple(f"f{i}" for i in range(len(clips))), clips=clips)
     indices, _ = sample_schedule(len(frames), seed=0, batch=3, first_step=0, end_step=40)
-    references = reference_schedule(frames, 0, indices, first_step=0)
-    assert references.shape == indices.shape
-    for index, reference in zip(indices.reshape(-1), references.reshape(-1)):
-        assert clips[reference] == clips[index]
-        assert reference != index or clips[index] == "c"  # only a clip of one frame pairs a frame with itself
+    appearances = appearance_schedule(frames, 0, indices, first_step=0)
+    assert appearances.shape == indices.shape
+    for index, appearance in zip(indices.reshape(-1), appearances.reshape(-1)):
+        assert clips[appearance] == clips[index]
+        assert appearance != index or clips[index] == "c"  # only a clip of one frame pairs a frame with itself
     # Frame 0 is paired with both others of its clip over the run, not always the same one.
-    assert set(references[indices == 0]) == {1, 2}
-    resumed = reference_schedule(frames, 0, indices[25:], first_step=25)
-    np.testing.assert_array_equal(resumed, references[25:])
+    assert set(appearances[indices == 0]) == {1, 2}
+    resumed = appearance_schedule(frames, 0, indices[25:], first_step=25)
+    np.testing.assert_array_equal(resumed, appearances[25:])
     np.testing.assert_array_equal(first_of_clip(frames), [0, 0, 0, 3, 3, 5])
 
 
-def test_a_reference_run_trains_validates_and_reloads(data_dir, tmp_path):
+def test_an_appearance_run_trains_validates_and_reloads(data_dir, tmp_path):
     from training.checkpoints import load_generator
     from training.dataset import load_split, read_manifest, training_dataset
 
     frames = load_split(data_dir, read_manifest(data_dir), "train")
-    sketches, photos, mouths, references = next(iter(training_dataset(frames, 0, 2, 0, 1, False, reference=True)))
-    assert references.shape == photos.shape
-    run_dir = tmp_path / "reference"
+    sketches, photos, mouths, appearances = next(iter(training_dataset(frames, 0, 2, 0, 1, False, appearance=True)))
+    assert appearances.shape == photos.shape
+    run_dir = tmp_path / "appearance"
     code = main(["train", str(data_dir), "--out", str(run_dir), "--steps", "2", "--save-every", "2",
-                 "--validate-every", "2", "--reference", *TINY_TRAIN_FLAGS])
+                 "--validate-every", "2", "--appearance", *TINY_TRAIN_FLAGS])
     assert code == 0
-    assert TrainConfig.read(run_dir / "config.json").reference is True
+    assert TrainConfig.read(run_dir / "config.json").appearance is True
     generator, _ = load_generator(run_dir)
-    assert [tensor.name for tensor in generator.inputs] == ["sketch", "reference"]
+    assert [tensor.name for tensor in generator.inputs] == ["sketch", "appearance"]
     batch = frames.sketches[:1].astype(np.float32) / 127.5 - 1.0
     photo = frames.photos[:1].astype(np.float32) / 127.5 - 1.0
     assert np.asarray(generator([batch, photo], training=False)).shape == photo.shape

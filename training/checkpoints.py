@@ -123,8 +123,8 @@ def recalibrate_batch_norm(generator, frames: FrameArrays, batch: int, seed: int
         for count, start in enumerate(range(0, len(order) - batch + 1, batch), start=1):
             set_momentum(1.0 - 1.0 / count)  # a running mean: batch k weighs 1/k
             sketches = frames.sketches[order[start:start + batch]].astype(np.float32) / 127.5 - 1.0
-            if len(generator.inputs) == 2:  # a reference generator: each clip's first frame
-                references = first_of_clip(frames)[order[start:start + batch]]
-                generator([sketches, frames.photos[references].astype(np.float32) / 127.5 - 1.0], training=True)
+            if len(generator.inputs) == 2:  # an appearance generator: each clip's first frame
+                appearances = first_of_clip(frames)[order[start:start + batch]]
+                generator([sketches, frames.photos[appearances].astype(np.float32) / 127.5 - 1.0], training=True)
             else:
                 generator(sketches, training=True)

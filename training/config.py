@@ -33,7 +33,7 @@ class TrainConfig:
     depth: int | None = SHIPPED.depth
     upsample: str = SHIPPED.upsample
     dropout: float = SHIPPED.dropout
-    reference: bool = SHIPPED.reference  # a real photo of the target as a second input
+    appearance: bool = SHIPPED.appearance  # a real photo of the target as a second input
     discriminator_width: int = SHIPPED_DISCRIMINATOR_WIDTH
     batch: int = 4
     # The shipped recipe (MODEL_CARD.md, with its training time); checkpoints every 100
@@ -90,7 +90,7 @@ class TrainConfig:
     def generator_options(self) -> dict:
         """Keyword arguments of ``models.networks.build_generator`` for this run."""
         return {"size": self.size, "width": self.width, "depth": self.depth,
-                "upsample": self.upsample, "dropout": self.dropout, "reference": self.reference}
+                "upsample": self.upsample, "dropout": self.dropout, "appearance": self.appearance}
 
     def resumed_with(self, **changes) -> "TrainConfig":
         """A copy for ``--resume``; refuses changes to anything but RESUMABLE_FIELDS."""

@@ -34,7 +34,7 @@ class FrameArrays:
 
     ``mouths`` is each frame's lip mask, (N, S, S, 1) uint8 of 0/1 (see :func:`mouth_mask`);
     None where a caller has no landmarks (the loss then has no mouth term to weigh).
-    ``clips`` names each frame's source clip (for a generator with a reference photo,
+    ``clips`` names each frame's source clip (for a generator with an appearance photo,
     which comes from the same clip); None counts all frames as one clip.
     """
 
@@ -135,31 +135,31 @@ def clip_members(frames: FrameArrays) -> list[np.ndarray]:
 
 
 def first_of_clip(frames: FrameArrays) -> np.ndarray:
-    """For each frame, the index of its clip's first frame: the reference photo with which
-    validation and evaluation measure a reference generator (the clip's first frame given,
+    """For each frame, the index of its clip's first frame: the appearance photo with which
+    validation and evaluation measure an appearance generator (the clip's first frame given,
     the rest of the clip drawn from sketches)."""
     return np.array([members[0] for members in clip_members(frames)], dtype=np.int64)
 
 
-def reference_schedule(frames: FrameArrays, seed: int, indices: np.ndarray, first_step: int) -> np.ndarray:
-    """A reference photo for every scheduled sample: another frame of the sample's clip.
+def appearance_schedule(frames: FrameArrays, seed: int, indices: np.ndarray, first_step: int) -> np.ndarray:
+    """An appearance photo for every scheduled sample: another frame of the sample's clip.
 
     ``indices`` are :func:`sample_schedule`'s global batches, (steps, batch) from step
     ``first_step``; the result has their shape. Each step's draws are a pure function of
     (seed, step), so a resumed run pairs every sample as the uninterrupted run did. Never
     the frame itself where its clip has another: the generator must learn to draw the
-    sketch's expression, not to copy its reference.
+    sketch's expression, not to copy its photo.
     """
     members = clip_members(frames)
-    references = np.empty(indices.shape, np.int64)
+    appearances = np.empty(indices.shape, np.int64)
     for row, batch_indices in enumerate(indices):
         draws = np.random.default_rng([seed, 1, first_step + row]).random(len(batch_indices))
         for column, (index, draw) in enumerate(zip(batch_indices, draws)):
             others = members[index][members[index] != index]
             if len(others) == 0:
                 others = members[index]
-            references[row, column] = others[int(draw * len(others))]
-    return references
+            appearances[row, column] = others[int(draw * len(others))]
+    return appearances
 
 
 def epoch_order(frame_count: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,9 +193,9 @@ def to_network_range(images):
 
 
 def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_step: int, end_step: int,
-                     flip: bool, input_context=None, reference: bool = False):
+                     flip: bool, input_context=None, appearance: bool = False):
     """Batches of (sketch, photo, mouth) for steps ``first_step`` to ``end_step``, and with
-    ``reference`` (sketch, photo, mouth, reference photo): see :func:`reference_schedule`.
+    ``appearance`` (sketch, photo, mouth, appearance photo): see :func:`appearance_schedule`.
 
     Sketch and photos are float32 in [-1, 1]; mouth is the float32 0/1 lip mask, all zero
     when ``frames`` has none.
@@ -211,25 +211,25 @@ def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_st
     if global_batch % workers != 0:
         raise UserError(f"got batch {global_batch} for {workers} workers, expected a multiple of {workers}")
     indices, flips = sample_schedule(len(frames), seed, global_batch, first_step, end_step)
-    references = reference_schedule(frames, seed, indices, first_step) if reference else indices
+    appearances = appearance_schedule(frames, seed, indices, first_step) if appearance else indices
     per_worker = global_batch // workers
     columns = slice(worker * per_worker, (worker + 1) * per_worker)
     indices, flips = indices[:, columns].reshape(-1), flips[:, columns].reshape(-1)
-    references = references[:, columns].reshape(-1)
+    appearances = appearances[:, columns].reshape(-1)
     if not flip:
         flips = np.zeros_like(flips)
 
     mouths = frames.mouths if frames.mouths is not None else \
         np.zeros((len(frames), *frames.sketches.shape[1:3], 1), np.uint8)
 
-    def gather(batch_indices, batch_references):
+    def gather(batch_indices, batch_appearances):
         return (frames.sketches[batch_indices], frames.photos[batch_indices], mouths[batch_indices],
-                frames.photos[batch_references])
+                frames.photos[batch_appearances])
 
-    def load(batch_indices, batch_flips, batch_references):
+    def load(batch_indices, batch_flips, batch_appearances):
         # numpy_function reads the in-memory arrays without copying them into the graph.
         sketch, photo, mouth, other = tf.numpy_function(
-            gather, [batch_indices, batch_references], (tf.uint8,) * 4, stateful=False)
+            gather, [batch_indices, batch_appearances], (tf.uint8,) * 4, stateful=False)
         shape = (None, frames.sketches.shape[1], frames.sketches.shape[2], 3)
         sketch, photo, other = (tf.ensure_shape(image, shape) for image in (sketch, photo, other))
         mouth = tf.ensure_shape(mouth, shape[:3] + (1,))
@@ -239,9 +239,9 @@ def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_st
         sketch, photo, mouth, other = (tf.where(mirrored, tf.reverse(image, axis=[2]), image)
                                        for image in (sketch, photo, mouth, other))
         batch = (to_network_range(sketch), to_network_range(photo), tf.cast(mouth, tf.float32))
-        return (*batch, to_network_range(other)) if reference else batch
+        return (*batch, to_network_range(other)) if appearance else batch
 
-    dataset = tf.data.Dataset.from_tensor_slices((indices, flips, references))
+    dataset = tf.data.Dataset.from_tensor_slices((indices, flips, appearances))
     dataset = dataset.batch(replica_batch, drop_remainder=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()

@@ -35,7 +35,7 @@ from training.dataset import load_split, read_frame, read_manifest
 
 PARITY_WARNING_DB = 25.0  # below this the TFLite output visibly departs from Keras
 # Keys of RUN/config.json that describe the network rather than how it was trained.
-ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "dropout", "reference")
+ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "dropout", "appearance")
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,14 @@ def read_target_profile(run_dir: Path, data_dir: Path) -> dict:
     raise UserError(f"no target_profile.json in {run_dir} or {data_dir}; rerun `reenact prepare`")
 
 
-def takes_reference(model) -> bool:
-    """Whether a Keras generator takes a reference photo besides the sketch."""
+def takes_appearance(model) -> bool:
+    """Whether a Keras generator takes an appearance photo besides the sketch."""
     return len(model.inputs) == 2
 
 
-def choose_reference(data_dir: Path, manifest: dict, profile: dict) -> tuple[str, np.ndarray]:
+def choose_appearance(data_dir: Path, manifest: dict, profile: dict) -> tuple[str, np.ndarray]:
     """(frame id, crop) of the training frame nearest the target's neutral face: the photo
-    the live loop gives a reference generator. Near-neutral, so the driver's expression is
+    the live loop gives an appearance generator. Near-neutral, so the driver's expression is
     what changes it, and the retargeted sketches (built on that neutral) fit it."""
     from tqdm import tqdm
 
@@ -119,14 +119,14 @@ def choose_reference(data_dir: Path, manifest: dict, profile: dict) -> tuple[str
     ids = [frame["id"] for frame in manifest["frames"] if frame["split"] == "train"]
     distances = [float(np.mean(np.linalg.norm(read_frame(data_dir, frame_id, ("landmarks",))["landmarks"][:, :2]
                                               - neutral[:, :2], axis=1)))
-                 for frame_id in tqdm(ids, desc="choosing the reference photo", unit="frame", leave=False)]
+                 for frame_id in tqdm(ids, desc="choosing the appearance photo", unit="frame", leave=False)]
     best = ids[int(np.argmin(distances))]
     return best, read_frame(data_dir, best, ("crop",))["crop"]
 
 
 def clip_first_photos(data_dir: Path, manifest: dict, split: str, limit: int) -> np.ndarray:
     """For at most ``limit`` frames of a split (spread as :func:`network_sketches` picks them),
-    the first frame of each one's clip, as the network's float32 [-1, 1] reference input."""
+    the first frame of each one's clip, as the network's float32 [-1, 1] appearance input."""
     from models.sampling import spread
 
     entries = [frame for frame in manifest["frames"] if frame["split"] == split]
@@ -140,10 +140,10 @@ def clip_first_photos(data_dir: Path, manifest: dict, split: str, limit: int) ->
 
 
 def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dict, input_size: int,
-                   quantization: str, reference_image: str | None = None) -> GeneratorMetadata:
+                   quantization: str, appearance_image: str | None = None) -> GeneratorMetadata:
     """The contract document embedded in the exported file."""
     architecture = {key: run_config[key] for key in ARCHITECTURE_KEYS if key in run_config}
-    architecture["reference"] = reference_image is not None  # what the network takes, whatever the config said
+    architecture["appearance"] = appearance_image is not None  # what the network takes, whatever the config said
     training = {key: value for key, value in run_config.items()
                 if key not in ARCHITECTURE_KEYS and isinstance(value, (int, float, str, bool))}
     training["run"] = run_dir.name
@@ -160,7 +160,7 @@ def build_metadata(run_dir: Path, run_config: dict, manifest: dict, profile: dic
         quantization=quantization,
         architecture=architecture,
         training=training,
-        reference_image=reference_image,
+        appearance_image=appearance_image,
     )
 
 
@@ -194,12 +194,12 @@ def convert(model, quantization: str, representative: list[np.ndarray] | None = 
     """A float32 Keras generator as TFLite flatbuffer bytes (no metadata yet).
 
     ``representative``, required for ``int8``: one (N, S, S, 3) float32 array per model
-    input (the sketches, and for a reference generator the reference photos).
+    input (the sketches, and for an appearance generator the appearance photos).
     """
     import tensorflow as tf
 
     size = int(model.inputs[0].shape[1])
-    names = ("sketch", "reference")[:len(model.inputs)]
+    names = ("sketch", "appearance")[:len(model.inputs)]
     signature = [tf.TensorSpec((1, size, size, 3), tf.float32, name=name) for name in names]
 
     @tf.function(input_signature=signature)
@@ -245,8 +245,8 @@ class TFLiteGenerator:
 
         self._interpreter = Interpreter(model_content=model_content, num_threads=threads)
         self._interpreter.allocate_tensors()
-        # The sketch first, then a reference generator's photo (LiteRT's order may differ).
-        self._inputs = sorted(self._interpreter.get_input_details(), key=lambda detail: "reference" in detail["name"])
+        # The sketch first, then an appearance generator's photo (LiteRT's order may differ).
+        self._inputs = sorted(self._interpreter.get_input_details(), key=lambda detail: "appearance" in detail["name"])
         self._input = self._inputs[0]
         (self._output,) = self._interpreter.get_output_details()
         _, height, width, _ = self._input["shape"]
@@ -256,10 +256,10 @@ class TFLiteGenerator:
         self.input_type = np.dtype(self._input["dtype"]).name
         self.output_type = np.dtype(self._output["dtype"]).name
 
-    def predict(self, sketch: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
-        """(S, S, 3) float in [-1, 1] (and a reference generator's photo, the same) to
+    def predict(self, sketch: np.ndarray, appearance: np.ndarray | None = None) -> np.ndarray:
+        """(S, S, 3) float in [-1, 1] (and an appearance generator's photo, the same) to
         (S, S, 3) float32 in [-1, 1]."""
-        arrays = (sketch,) if reference is None else (sketch, reference)
+        arrays = (sketch,) if appearance is None else (sketch, appearance)
         if len(arrays) != len(self._inputs):
             raise UserError(f"the generator takes {len(self._inputs)} inputs, got {len(arrays)}")
         for detail, array in zip(self._inputs, arrays):
@@ -278,18 +278,18 @@ class TFLiteGenerator:
 
 
 def parity_psnr(model, model_bytes: bytes, sketches: np.ndarray, threads: int = 2,
-                references: np.ndarray | None = None) -> float:
+                appearances: np.ndarray | None = None) -> float:
     """Mean PSNR (0-255 scale, unrounded) of TFLite against Keras outputs on the same sketches
-    (and, for a reference generator, the same reference photos)."""
+    (and, for an appearance generator, the same appearance photos)."""
     runner = TFLiteGenerator(model_bytes, threads)
     values = []
     for index, sketch in enumerate(sketches):
-        if references is None:
+        if appearances is None:
             expected = np.asarray(model(sketch[None], training=False))[0]
             actual = runner.predict(sketch)
         else:
-            expected = np.asarray(model([sketch[None], references[index][None]], training=False))[0]
-            actual = runner.predict(sketch, references[index])
+            expected = np.asarray(model([sketch[None], appearances[index][None]], training=False))[0]
+            actual = runner.predict(sketch, appearances[index])
         values.append(metrics.psnr((actual + 1.0) * 127.5, (expected + 1.0) * 127.5))
     return float(np.mean(values))
 
@@ -320,16 +320,16 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
                         f"{manifest.get('size')}-pixel frames")
     profile = read_target_profile(run_dir, data_dir)
 
-    reference = takes_reference(model)
-    reference_image = None
-    if reference:
-        reference_id, reference_crop = choose_reference(data_dir, manifest, profile)
-        log(f"reference photo: training frame {reference_id}, the nearest to the neutral face")
-        reference_image = GeneratorMetadata.encode_reference(reference_crop)
+    appearance = takes_appearance(model)
+    appearance_image = None
+    if appearance:
+        appearance_id, appearance_crop = choose_appearance(data_dir, manifest, profile)
+        log(f"appearance photo: training frame {appearance_id}, the nearest to the neutral face")
+        appearance_image = GeneratorMetadata.encode_appearance(appearance_crop)
 
     def inputs(split: str, limit: int) -> list[np.ndarray]:
         sketches = network_sketches(data_dir, manifest, split, limit)
-        return [sketches, clip_first_photos(data_dir, manifest, split, limit)] if reference else [sketches]
+        return [sketches, clip_first_photos(data_dir, manifest, split, limit)] if appearance else [sketches]
 
     representative = None
     if options.quantization == "int8":
@@ -341,7 +341,7 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
 
     log("embedding metadata")
     metadata = build_metadata(run_dir, run_config, manifest, profile, input_size, options.quantization,
-                              reference_image)
+                              appearance_image)
     model_bytes = write_metadata(model_bytes, metadata)
     write_bytes_atomically(out_path, model_bytes)
 
@@ -350,5 +350,5 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
     parity_inputs = inputs(split, options.parity_count)
     log(f"checking TFLite against Keras on {len(parity_inputs[0])} {split} sketches")
     parity = parity_psnr(model, model_bytes, parity_inputs[0], options.threads,
-                         parity_inputs[1] if reference else None)
+                         parity_inputs[1] if appearance else None)
     return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(parity_inputs[0]), split)

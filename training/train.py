@@ -104,12 +104,12 @@ class Pix2Pix:
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
-    def train_step(self, sketch, photo, mouth, mouth_weight, reference=None) -> dict:
+    def train_step(self, sketch, photo, mouth, mouth_weight, appearance=None) -> dict:
         """One pix2pix update of both networks; returns the named losses.
 
         ``mouth_weight`` is the lip term's weight for this step (a tensor, so that the
         schedule of :meth:`TrainConfig.mouth_weight_at` does not retrace the step).
-        ``reference`` is the batch's reference photos, for a generator that takes them.
+        ``appearance`` is the batch's appearance photos, for a generator that takes them.
         (The discriminator judges the pair sketch and photo either way.)
         """
         import tensorflow as tf
@@ -119,7 +119,7 @@ class Pix2Pix:
             return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, logits), axis=[1, 2, 3])
 
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake = self.generator(sketch if reference is None else [sketch, reference], training=True)
+            fake = self.generator(sketch if appearance is None else [sketch, appearance], training=True)
             real_logits = self.discriminator([sketch, photo], training=True)
             fake_logits = self.discriminator([sketch, fake], training=True)
             generator_gan = patch_loss(fake_logits, 1.0)
@@ -173,24 +173,24 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
-def validate(generate, frames: FrameArrays, reference: bool = False) -> tuple[dict, np.ndarray]:
+def validate(generate, frames: FrameArrays, appearance: bool = False) -> tuple[dict, np.ndarray]:
     """Validation metrics (as ``reenact eval`` defines them) and the generated uint8 images.
 
-    A ``reference`` generator gets each clip's first frame as its reference photo, and
+    A ``appearance`` generator gets each clip's first frame as its appearance photo, and
     that frame is left out of the means (it would only measure copying).
     """
-    references = first_of_clip(frames)
+    appearances = first_of_clip(frames)
     outputs = []
     for start in range(0, len(frames), VALIDATION_BATCH):
         batch = slice(start, start + VALIDATION_BATCH)
         sketches = frames.sketches[batch].astype(np.float32) / 127.5 - 1.0
-        if reference:
-            photos = frames.photos[references[batch]].astype(np.float32) / 127.5 - 1.0
+        if appearance:
+            photos = frames.photos[appearances[batch]].astype(np.float32) / 127.5 - 1.0
             outputs.append(_to_uint8(np.asarray(generate(sketches, photos))))
         else:
             outputs.append(_to_uint8(np.asarray(generate(sketches))))
     generated = np.concatenate(outputs)
-    scored = [index for index in range(len(frames)) if not reference or references[index] != index]
+    scored = [index for index in range(len(frames)) if not appearance or appearances[index] != index]
     pairs = [(generated[index], frames.photos[index]) for index in scored or range(len(frames))]
     values = {
         "l1": float(np.mean([metrics.l1(a, b) for a, b in pairs])),
@@ -339,7 +339,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
 
     dataset = strategy.distribute_datasets_from_function(
         lambda context: training_dataset(training_frames, config.seed, config.batch, first_step,
-                                         config.steps, config.flip, context, config.reference))
+                                         config.steps, config.flip, context, config.appearance))
 
     # autograph=False: these functions have no tensor-dependent Python control flow, and
     # autograph would re-read this file's source whenever they are traced, so editing
@@ -348,8 +348,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
     def distributed_step(batch, stop_vote, mouth_weight):
         def replica_step(*batch_and_vote):
             *batch, vote = batch_and_vote
-            sketch, photo, mouth, *reference = batch
-            losses = gan.train_step(sketch, photo, mouth, mouth_weight, *reference)
+            sketch, photo, mouth, *appearance = batch
+            losses = gan.train_step(sketch, photo, mouth, mouth_weight, *appearance)
             # Every worker learns whether any was asked to stop, so all stop together. The
             # identity places the vote on this replica's device, as all_reduce requires.
             losses["stop"] = tf.distribute.get_replica_context().all_reduce(
@@ -363,9 +363,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
 
     image_spec = tf.TensorSpec((None, config.size, config.size, 3), tf.float32)
 
-    @tf.function(autograph=False, input_signature=[image_spec] * (2 if config.reference else 1))
+    @tf.function(autograph=False, input_signature=[image_spec] * (2 if config.appearance else 1))
     def generate(*inputs):
-        return gan.generator(list(inputs) if config.reference else inputs[0], training=False)
+        return gan.generator(list(inputs) if config.appearance else inputs[0], training=False)
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs")) if chief else tf.summary.create_noop_writer()
     progress = Progress(first_step, config.steps, enabled=chief)
@@ -396,7 +396,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
                     for name, value in logged.items():
                         write_scalar(f"loss/{name}", value, current)
                 if validating:
-                    validation, generated = validate(generate, validation_frames, config.reference)
+                    validation, generated = validate(generate, validation_frames, config.appearance)
                     for name, value in validation.items():
                         write_scalar(f"val/{name}", value, current)
                     rows = min(GRID_ROWS, len(validation_frames))

@@ -25,7 +25,7 @@ OPTION_HELP = {
                 "low-resolution (convolve then resize: about 0.8x the time) or separable "
                 "(resize then depthwise-separable convolution: about 0.6x the time)",
     "dropout": "decoder dropout rate while training",
-    "reference": "give the generator a second input, a real photo of the target from the same clip "
+    "appearance": "give the generator a second input, a real photo of the target from the same clip "
                  "as each frame (live: one photo stored in the exported file); it then takes hair, clothes "
                  "and light from that photo and only expression and pose from the sketch",
     "discriminator_width": "PatchGAN base width (pix2pix uses 64)",
