@@ -68,6 +68,17 @@ def _json_safe(value):
     return value
 
 
+def first_frame_pairs(examples: list[FrameExample]) -> list[tuple[FrameExample, FrameExample]]:
+    """(frame to score, its appearance photo) pairs: each clip's first frame is the photo
+    of the clip's other frames and is not scored itself. Where every clip has one frame,
+    each frame is its own photo (only copying is measured then)."""
+    first: dict[str, FrameExample] = {}
+    for example in examples:
+        first.setdefault(example.clip, example)
+    pairs = [(example, first[example.clip]) for example in examples if first[example.clip] is not example]
+    return pairs or [(example, example) for example in examples]
+
+
 def image_grid(rows: list[tuple[np.ndarray, ...]]) -> np.ndarray:
     """Stack rows of equally sized images into one picture."""
     return np.vstack([np.hstack(row) for row in rows])
@@ -113,14 +124,7 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "v
 
     stored_appearance = metadata.appearance()
     if stored_appearance is not None:
-        clip_appearance = {}
-        for example in examples:
-            clip_appearance.setdefault(example.clip, example)
-        appearances = [clip_appearance[example.clip] for example in examples]
-        scored = [example for example, appearance in zip(examples, appearances) if appearance is not example]
-        if scored:  # a clip of one frame can only be copied: keep every frame then
-            appearances = [photo for example, photo in zip(examples, appearances) if photo is not example]
-            examples = scored
+        examples, appearances = zip(*first_frame_pairs(examples))
     per_frame, grid_rows = [], []
     grid_positions = set(spread(len(examples), GRID_ROWS))
     with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:

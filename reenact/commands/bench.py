@@ -40,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --minutes: seconds between samples (default %(default)g)")
     parser.add_argument("--warmup", type=int, default=30, metavar="W",
                         help="frames run before measuring (default %(default)s)")
-    parser.add_argument("--model", type=Path, help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name})")
+    parser.add_argument("--model", type=Path,
+                        help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name}; "
+                             "'fast': the shipped narrower one, "
+                        "for a 60 fps camera)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report here")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="draw latency, stages and variants here")
     parser.add_argument("--camera-fps", type=float, default=DEFAULT_CAMERA_FPS, metavar="FPS",

@@ -11,13 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
-from models.default_model import DEFAULT_GENERATOR
+from models.default_model import DEFAULT_GENERATOR, generator_path
 from models.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_GENERATOR,
-                        help="exported generator (.tflite); default: the shipped model")
+                        help="exported generator (.tflite); default: the shipped model ('fast': the narrower one)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", type=Path, help="prepared data set: evaluate on its validation split")
     what.add_argument("--driver", help="driver clip: evaluate expression transfer through the live path")
@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.model = generator_path(args.model)
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
     if args.data is not None:

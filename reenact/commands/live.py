@@ -29,7 +29,10 @@ DEFAULT_FILE_OUTPUT = Path("out/live.mp4")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="camera index, video file, folder/glob of images, or 'sample' "
                                          "(default: the first webcam, else 'sample')")
-    parser.add_argument("--model", type=Path, help=f"generator .tflite (default: the shipped {DEFAULT_MODEL.name})")
+    parser.add_argument("--model", type=Path,
+                        help=f"generator .tflite (default: the shipped {DEFAULT_MODEL.name}; "
+                             "'fast': the shipped narrower one, "
+                        "for a 60 fps camera)")
     parser.add_argument("--output", action="append", metavar="window|virtualcam|FILE.mp4",
                         help="where frames go; repeat for several (default: a window where a display "
                              f"exists, else {DEFAULT_FILE_OUTPUT})")

@@ -1,0 +1,45 @@
+"""The two shipped generators: found by name, appearance generators of the same target, and the fast one narrower."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.default_model import DEFAULT_GENERATOR, FAST_GENERATOR, generator_path
+from models.errors import UserError
+from models.generator_contract import load_generator_file
+from realtime.generator_runner import GeneratorOptions, GeneratorRunner
+
+
+def test_a_shipped_model_is_found_by_name_unless_a_file_has_that_name(tmp_path, monkeypatch):
+    assert generator_path(None) == DEFAULT_GENERATOR
+    assert generator_path(Path("fast")) == FAST_GENERATOR
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").write_bytes(b"a user's own file")
+    assert generator_path(Path("fast")) == Path("fast")
+    assert generator_path(Path("mine.tflite")) == Path("mine.tflite")
+
+
+def test_a_missing_shipped_model_is_one_clear_error(monkeypatch):
+    import models.default_model as default_model
+
+    monkeypatch.setitem(default_model.SHIPPED_NAMES, "fast", Path("/nonexistent/fast_generator.tflite"))
+    with pytest.raises(UserError, match="shipped model .* is missing"):
+        generator_path(Path("fast"))
+
+
+def test_both_shipped_models_draw_the_same_target_from_their_stored_photo():
+    (_, default), (_, fast) = load_generator_file(DEFAULT_GENERATOR), load_generator_file(FAST_GENERATOR)
+    assert default.architecture["appearance"] and fast.architecture["appearance"]
+    assert fast.architecture["width"] < default.architecture["width"]
+    np.testing.assert_array_equal(default.appearance(), fast.appearance())
+    np.testing.assert_allclose(default.neutral, fast.neutral)
+    for path in (DEFAULT_GENERATOR, FAST_GENERATOR):
+        runner = GeneratorRunner.from_file(GeneratorOptions(path))
+        assert runner.takes_appearance
+        # Given its own stored photo and the target's neutral sketch, each draws a face close to that photo.
+        from models.sketch import render_sketch
+
+        face = runner.generate(render_sketch(default.neutral, default.input_size))
+        difference = np.abs(face.astype(int) - default.appearance().astype(int)).mean()
+        assert difference < 12, (path.name, difference)
