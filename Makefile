@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock display demo test bench default-model clean
+.PHONY: install lock display demo test bench default-model default-swap clean
 
 # Installs exactly the versions in requirements.lock, each checked against its hash, then
 # this project itself without resolving anything again.
@@ -58,6 +58,16 @@ default-model: install
 	$(VENV)/bin/reenact export runs/s1_w16 --out models/fast_generator.tflite --quant int8
 	$(VENV)/bin/reenact eval --data data/s1 --json out/default_eval.json --grid docs/validation_grid.jpg
 	$(VENV)/bin/python -m benchmarks.drivers --model models/default_generator.tflite --reference data/s1 --out out/drivers
+
+# Reproduces the shipped face-swap model: B = GRID speaker s1 (data/s1, made by default-model),
+# A = faces free to use: four other GRID speakers, GRID speaker s2 and the sample driver
+# (about 60 minutes on a 2-core CPU); see models/MODEL_CARD.md.
+SWAP_A_CREDIT := GRID audio-visual corpus speakers lbbc2a, lwbsza, sbia1a, sbwe5n and s2 (Cooke et al. 2006), CC BY 4.0; the sample driver (NASA astronaut portrait, public domain)
+default-swap: install
+	$(VENV)/bin/reenact prepare ../shared/data/faces ../shared/data/target sample --out data/swap_a --size 128 --credit "$(SWAP_A_CREDIT)"
+	$(VENV)/bin/reenact train-swap data/swap_a data/s1 --out runs/swap
+	$(VENV)/bin/reenact export runs/swap --out models/default_swap.tflite --quant int8
+	$(VENV)/bin/python -m benchmarks.drivers --mode swap --model models/default_swap.tflite --reference data/s1 --out out/drivers_swap
 
 clean:
 	rm -rf out .pytest_cache

@@ -1,13 +1,15 @@
 """Every shared driver through one generator: broken-frame share, expression transfer, a contact sheet each.
 
 Run: ``.venv/bin/python -m benchmarks.drivers --model M.tflite --reference DATA --out DIR
-[--drivers ../shared/data/drivers] [--label NAME]``.
+[--drivers ../shared/data/drivers] [--label NAME] [--mode swap]``.
 
 What a person sees is the measure: for each driver clip (every video in ``--drivers``,
 plus the built-in ``sample``) this runs ``reenact eval --driver`` with the target's data
 set as the broken-frame reference, writes ``DIR/<driver>.json`` and the contact sheet
 ``DIR/<driver>.jpg`` (driver above generated, 16 frames, broken ones framed red), and
-prints one table row per driver. ``DIR/drivers.json`` holds the rows.
+prints one table row per driver. ``DIR/drivers.json`` holds the rows. ``--mode swap``
+measures a face-swap model instead (``reenact eval --mode swap``: the frame outside the
+face kept, identity, expression; the sheet shows driver above swapped).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from models.files import write_json
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
            "detect_rate", "mouth_open_corr", "eye_open_corr")
+SWAP_COLUMNS = ("outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50", "distance_to_a_p50",
+                "detect_rate", "mouth_open_corr", "eye_open_corr")
 
 
 def driver_clips(folder: Path) -> list[str]:
@@ -31,16 +35,19 @@ def driver_clips(folder: Path) -> list[str]:
     return clips + ["sample"]
 
 
-def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str) -> list[dict]:
+def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str,
+                    mode: str = "reenact") -> list[dict]:
     from evaluation.driver import evaluate_driver
+    from evaluation.swap import evaluate_swap
 
+    evaluate, columns = (evaluate_swap, SWAP_COLUMNS) if mode == "swap" else (evaluate_driver, COLUMNS)
     rows = []
     for clip in clips:
         name = Path(clip).stem
-        report = evaluate_driver(clip, model, out / f"{name}.json", reference=reference, sheet=out / f"{name}.jpg")
-        row = {"model": label, "driver": name, **{column: report.get(column) for column in COLUMNS}}
+        report = evaluate(clip, model, out / f"{name}.json", reference=reference, sheet=out / f"{name}.jpg")
+        row = {"model": label, "driver": name, **{column: report.get(column) for column in columns}}
         rows.append(row)
-        print("  ".join(f"{row[key]}" for key in ("model", "driver", *COLUMNS)), flush=True)
+        print("  ".join(f"{row[key]}" for key in ("model", "driver", *columns)), flush=True)
     return rows
 
 
@@ -54,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drivers", type=Path, default=SHARED_DRIVERS, metavar="FOLDER",
                         help=f"driver clips (default {SHARED_DRIVERS})")
     parser.add_argument("--label", help="the model's name in the table (default: its file name)")
+    parser.add_argument("--mode", choices=("reenact", "swap"), default="reenact",
+                        help="a generator, or a face-swap model with B's data set as --reference")
     args = parser.parse_args(argv)
     try:
         if not args.drivers.is_dir():
             raise UserError(f"drivers {args.drivers}: no such folder")
-        print("  ".join(("model", "driver", *COLUMNS)))
+        print("  ".join(("model", "driver", *(SWAP_COLUMNS if args.mode == "swap" else COLUMNS))))
         rows = measure_drivers(args.model, args.reference, args.out, driver_clips(args.drivers),
-                               args.label or args.model.name)
+                               args.label or args.model.name, args.mode)
         write_json(args.out / "drivers.json", rows)
     except UserError as error:
         print(f"benchmarks.drivers: error: {error}", file=sys.stderr)

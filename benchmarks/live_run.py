@@ -55,6 +55,7 @@ class LiveBenchOptions:
     stale_after: float | None = CaptureOptions.stale_after  # see CaptureThread.next_frame
     overlap: bool = PipelineOptions.overlap  # see PipelineOptions.overlap
     landmarker: str = PipelineOptions.landmarker  # see PipelineOptions.landmarker
+    mode: str = "reenact"  # or "swap", as reenact live --mode
 
     def __post_init__(self):
         require(self.frames >= 1 and self.warmup >= 1, f"{self.frames} frames after {self.warmup} warm-up frames",
@@ -141,7 +142,8 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
                         num_threads=options.num_threads,
                         capture=CaptureOptions(pace=False, stale_after=options.stale_after),
-                        pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker))
+                        pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker),
+                        mode=options.mode)
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
         summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)

@@ -11,18 +11,24 @@ DEFAULT_GENERATOR = Path(__file__).resolve().parent / "default_generator.tflite"
 # (MODEL_CARD.md); ``--model fast`` picks it.
 FAST_GENERATOR = Path(__file__).resolve().parent / "fast_generator.tflite"
 SHIPPED_NAMES = {"fast": FAST_GENERATOR}
+# The shipped face-swap model: GRID speaker s1's face on free-to-use faces (MODEL_CARD.md).
+DEFAULT_SWAP = Path(__file__).resolve().parent / "default_swap.tflite"
 
 
-def generator_path(model: Path | None) -> Path:
-    """``model``, the shipped generator where none is given, or a shipped one by name
-    (``fast``: :data:`FAST_GENERATOR`) where no file of that name exists; UserError where a
-    shipped one is missing.
+def generator_path(model: Path | None, mode: str = "reenact") -> Path:
+    """``model``, the shipped model of ``mode`` where none is given (:data:`DEFAULT_GENERATOR`,
+    or :data:`DEFAULT_SWAP` for "swap"), or a shipped one by name (``fast``:
+    :data:`FAST_GENERATOR`) where no file of that name exists; UserError where a shipped one
+    is missing.
 
     A given file is checked where it is loaded (:func:`models.generator_contract.load_generator_file`).
     """
     if model is not None and (Path(model).exists() or str(model) not in SHIPPED_NAMES):
         return Path(model)
-    shipped = SHIPPED_NAMES[str(model)] if model is not None else DEFAULT_GENERATOR
+    if model is not None:
+        shipped = SHIPPED_NAMES[str(model)]
+    else:
+        shipped = DEFAULT_SWAP if mode == "swap" else DEFAULT_GENERATOR
     if not shipped.is_file():
         raise UserError(f"the shipped model {shipped} is missing; reinstall reenact or pass "
                         "--model MODEL.tflite (made by `reenact export`)")

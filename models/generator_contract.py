@@ -52,6 +52,12 @@ class GeneratorMetadata:
     # gives it: a (input_size, input_size, 3) BGR aligned crop, PNG in base64. None for a
     # sketch-only generator.
     appearance_image: str | None = None
+    # What the network does: "reenact" (a sketch in, the target's face out) or "swap" (the
+    # driver's aligned face in, the target's face out: an autoencoder's encoder with the
+    # target's decoder). A swap model names its identities: {"a": ..., "b": ...}, each the
+    # data set's name and credit. Models exported before swap models existed are "reenact".
+    mode: str = "reenact"
+    identities: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -97,6 +103,19 @@ class GeneratorMetadata:
         from models.shape_space import ShapeSpace
 
         return ShapeSpace.from_dict(self.shape_space) if self.shape_space else None
+
+
+MODES = ("reenact", "swap")
+_MODE_NAMES = {"reenact": "a re-enactment generator", "swap": "a face-swap model"}
+
+
+def require_mode(metadata: GeneratorMetadata, mode: str, path) -> None:
+    """ModelContractError unless the model does what ``--mode mode`` runs."""
+    if metadata.mode not in MODES:
+        raise ModelContractError(f"model {path}: mode {metadata.mode!r}, expected one of {', '.join(MODES)}")
+    if metadata.mode != mode:
+        raise ModelContractError(f"model {path} is {_MODE_NAMES[metadata.mode]}, but --mode {mode} needs "
+                                 f"{_MODE_NAMES[mode]}; pass --mode {metadata.mode}, or another --model")
 
 
 def model_id(model_bytes: bytes) -> str:

@@ -135,3 +135,39 @@ def dim_reference(image: np.ndarray, factor: float, out: np.ndarray) -> np.ndarr
     """numpy twin of :func:`dim`."""
     out[:] = ((image.astype(np.int32) * int(round(factor * 256))) >> 8).astype(np.uint8)
     return out
+
+
+# ------------------------------------------------------------------------ blending
+
+
+@njit(cache=True, nogil=True)
+def _blend_kernel(background, face, mask, out):
+    height, width = mask.shape
+    for y in range(height):
+        for x in range(width):
+            weight = mask[y, x]
+            for c in range(3):
+                if weight <= 0.0:
+                    out[y, x, c] = background[y, x, c]
+                else:
+                    value = background[y, x, c] + weight * (np.float32(face[y, x, c]) - background[y, x, c])
+                    out[y, x, c] = np.uint8(min(255.0, max(0.0, value + 0.5)))
+
+
+def blend(background: np.ndarray, face: np.ndarray, mask: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``background + mask * (face - background)``, rounded, for (H, W, 3) uint8 images and a
+    (H, W) float32 mask in [0, 1]; where the mask is 0 the background is copied exactly."""
+    if mask.dtype != np.float32 or mask.shape != background.shape[:2]:
+        raise ValueError(f"got mask {mask.shape} {mask.dtype}, expected {background.shape[:2]} float32")
+    _check_pair(background, face)
+    _check_pair(background, out)
+    _blend_kernel(background, face, mask, out)
+    return out
+
+
+def blend_reference(background: np.ndarray, face: np.ndarray, mask: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """numpy twin of :func:`blend`."""
+    weight = mask[:, :, None].astype(np.float32)
+    value = background.astype(np.float32) + weight * (face.astype(np.float32) - background.astype(np.float32))
+    out[:] = np.where(weight > 0, np.clip(np.floor(value + 0.5), 0, 255), background).astype(np.uint8)
+    return out

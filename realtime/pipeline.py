@@ -36,6 +36,7 @@ from media.formats import RECORDING_SUFFIXES
 from media.sources import Frame, FrameSource, open_source
 from models.alignment import Alignment
 from models.default_model import generator_path
+from models.generator_contract import MODES, require_mode
 from models.landmarker import FaceLandmarker, FaceLandmarks
 from models.options import require
 from models.sketch import render_sketch
@@ -94,8 +95,10 @@ class LiveConfig:
     snapshot_dir: Path = Path("out/snapshots")
     loop: bool = False  # replay a file source without end
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE  # what the virtual camera sends (width, height)
+    mode: str = "reenact"  # or "swap": the model must be of the same kind
 
     def __post_init__(self):
+        require(self.mode in MODES, f"--mode {self.mode}", f"one of {', '.join(MODES)}")
         require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
         width, height = self.camera_size
         require(16 <= width <= 7680 and 16 <= height <= 4320 and width % 2 == 0 and height % 2 == 0,
@@ -118,6 +121,11 @@ class Packet:
     sketch: np.ndarray | None = None
     head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
     generated: np.ndarray | None = None  # the generator's face, (S, S, 3) uint8
+    # Face swap only (realtime.swap_stages): the frame-to-crop transform, the driver's
+    # aligned face (the model's input) and the feathered paste mask in crop pixels.
+    alignment: Alignment | None = None
+    aligned_face: np.ndarray | None = None
+    mask: np.ndarray | None = None
     output: np.ndarray | None = None  # the labelled frame the sinks get
     stage_ms: dict[str, float] = field(default_factory=dict)
 
@@ -126,7 +134,7 @@ class Packet:
         return self.face is not None
 
 
-class _Timer:
+class StageTimer:
     """Times a stage into the run's stats and the packet."""
 
     def __init__(self, stats: RunStats):
@@ -155,7 +163,7 @@ class FrontStages:
         self.controls = controls
         self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
         self._smoother = OneEuroFilter(smoothing)
-        self._time = _Timer(stats)
+        self._time = StageTimer(stats)
 
     def warm_up(self) -> None:
         """Load the smoothing kernel before the first frame, so frame 0 does not pay for it."""
@@ -202,7 +210,7 @@ class BackStages:
         self.canvas_shape = frame_shape(options.layout, options.output_size)
         self._last_face = np.zeros((runner.size, runner.size, 3), np.uint8)
         self._dimmed = np.empty_like(self._last_face)
-        self._time = _Timer(stats)
+        self._time = StageTimer(stats)
         self.watermarker = Watermarker(Payload.for_model(runner.model_id))
 
     def warm_up(self) -> None:
@@ -268,6 +276,11 @@ def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceL
     """
     metadata = runner.metadata
     controls = controls if controls is not None else Controls(options.layout)
+    if metadata.mode == "swap":
+        from realtime.swap_stages import SwapBack, SwapFront  # they build on this module's stages
+
+        front = SwapFront(landmarker, metadata.input_size, metadata.margin, stats, options.smoothing)
+        return front, SwapBack(runner, stats, controls, options, sinks)
     if retargeter is None:
         retargeter = Retargeter.for_model(metadata, options.retarget)
     front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
@@ -397,6 +410,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     frame's figures.
     """
     runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
+    require_mode(runner.metadata, config.mode, config.model_path)
     provenance = Provenance(Path(config.model_path).name, runner.model_id)  # what recordings are signed with
     stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)

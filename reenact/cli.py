@@ -14,13 +14,14 @@ import sys
 
 from models.errors import UserError
 
-# verb -> one-line help; the verb's module is reenact.commands.<verb>.
+# verb -> one-line help; the verb's module is reenact.commands.<verb> (with _ for -).
 VERBS = {
     "setup": "install the landmarker model and a local signing identity (make does this once)",
     "record": "film your own training footage from the webcam (countdown, then N seconds to a file)",
     "landmarks": "run the face front-end over a source and write a frame | crop | sketch video",
     "prepare": "turn target videos into aligned crops, landmarks and sketches",
     "train": "train the pix2pix generator on a prepared data set",
+    "train-swap": "train the face-swap autoencoder on two prepared data sets: A (you) and B (the target)",
     "export": "export a trained generator to TFLite with metadata",
     "eval": "measure a generator on a data set's validation split, or on a driver clip",
     "live": "run the live loop: source to labelled synthetic face",
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     subparsers.required = True
     for verb, help_text in VERBS.items():
-        module = importlib.import_module(f"reenact.commands.{verb}")
+        module = importlib.import_module(f"reenact.commands.{verb.replace('-', '_')}")
         verb_parser = subparsers.add_parser(verb, help=help_text, description=help_text, allow_abbrev=False)
         module.add_arguments(verb_parser)
         verb_parser.set_defaults(run=module.run)

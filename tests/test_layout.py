@@ -91,7 +91,7 @@ def test_every_verb_is_a_module_in_reenact_commands_and_no_library_module_parses
     from reenact.cli import VERBS
 
     commands = {path.stem for path in (REPOSITORY / "reenact" / "commands").glob("*.py")} - {"__init__"}
-    assert commands == set(VERBS)
+    assert commands == {verb.replace("-", "_") for verb in VERBS}
     parsing = [str(path.relative_to(REPOSITORY)) for package in ALLOWED if package not in ("reenact", "benchmarks")
                for path in (REPOSITORY / package).rglob("*.py")
                if any(module == "argparse" for _, module in imported_modules(path))]
@@ -101,10 +101,12 @@ def test_every_verb_is_a_module_in_reenact_commands_and_no_library_module_parses
 def test_flags_are_never_abbreviated(capsys):
     from reenact import cli
 
-    # "--mode" must not be read as "--model".
-    with pytest.raises(SystemExit) as raised:
-        cli.build_parser().parse_args(["live", "--mode", "swap"])
-    assert raised.value.code == 2 and "unrecognized arguments: --mode swap" in capsys.readouterr().err
+    # "--mod" must be neither "--mode" nor "--model"; "--lay" is not "--layout".
+    for flag, value in (("--mod", "swap"), ("--lay", "pip")):
+        with pytest.raises(SystemExit) as raised:
+            cli.build_parser().parse_args(["live", flag, value])
+        assert raised.value.code == 2 and f"unrecognized arguments: {flag} {value}" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["live", "--mode", "swap"]).mode == "swap"
 
 
 @pytest.mark.skipif(shutil.which("ruff", path=str(Path(sys.executable).parent)) is None,

@@ -43,3 +43,28 @@ def test_both_shipped_models_draw_the_same_target_from_their_stored_photo():
         face = runner.generate(render_sketch(default.neutral, default.input_size))
         difference = np.abs(face.astype(int) - default.appearance().astype(int)).mean()
         assert difference < 12, (path.name, difference)
+
+
+def test_the_shipped_swap_model_draws_s1_from_free_faces_and_is_found_by_mode():
+    from models.default_model import DEFAULT_SWAP
+
+    assert generator_path(None, "swap") == DEFAULT_SWAP
+    _, metadata = load_generator_file(DEFAULT_SWAP)
+    assert metadata.mode == "swap" and metadata.quantization == "int8"
+    assert metadata.input_size == 128 and metadata.architecture["network"] == "swap-autoencoder"
+    assert "speaker s1" in metadata.identities["b"]["credit"]
+    assert "GRID" in metadata.identities["a"]["credit"] and "sample" in metadata.identities["a"]["credit"]
+    assert DEFAULT_SWAP.stat().st_size < 8_000_000
+
+
+def test_live_swap_on_the_sample_works_out_of_the_box(tmp_path):
+    from provenance.label import label_present
+    from reenact.cli import main
+    from tests.fakes import decode_video
+
+    out = tmp_path / "swap.mp4"
+    assert main(["live", "--mode", "swap", "--source", "sample", "--output", str(out), "--no-pace"]) == 0
+    frames = decode_video(out)
+    assert len(frames) == 300
+    assert {frame.shape for frame in frames} == {(512, 512, 3)}  # the sample's own frame size
+    assert all(label_present(frame) for frame in frames[::30])

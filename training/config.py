@@ -8,7 +8,7 @@ command line.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 from models.errors import UserError
@@ -22,9 +22,66 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 RESUMABLE_FIELDS = ("data", "steps", "save_every", "validate_every", "log_every")
 
 
+class RunConfig:
+    """What every training run's configuration shares: ``RUN/config.json`` and ``--resume``.
+
+    Subclasses are frozen dataclasses naming the fields ``--resume`` may change in
+    ``RESUMABLE`` and, for a kind of run other than pix2pix, their ``MODE``.
+    """
+
+    RESUMABLE: tuple = ()
+    MODE: str = "reenact"
+
+    def resumed_with(self, **changes):
+        """A copy for ``--resume``; refuses changes to anything but the resumable fields."""
+        others = sorted(name for name, value in changes.items()
+                        if name not in self.RESUMABLE and value != getattr(self, name))
+        if others:
+            raise UserError(f"cannot change {', '.join(others)} of an existing run; "
+                            f"only {', '.join(self.RESUMABLE)} may change with --resume")
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        if self.MODE != "reenact":
+            data["mode"] = self.MODE
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "config.json"):
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise UserError(f"{source}: not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{source}: expected a JSON object")
+        mode = data.pop("mode", "reenact")
+        if mode != cls.MODE:
+            verb = "train-swap" if mode == "swap" else "train"
+            raise UserError(f"{source}: a {mode} run, made by `reenact {verb}`; use that verb (or its export) on it")
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"{source}: unknown settings {', '.join(unknown)} "
+                            f"(written by a newer version of reenact?)")
+        missing = sorted(field.name for field in fields(cls)
+                         if field.name not in data and field.default is MISSING)
+        if missing:
+            raise UserError(f"{source}: names no {', '.join(missing)}")
+        return cls(**data)
+
+    @classmethod
+    def read(cls, path: Path):
+        if not path.is_file():
+            raise UserError(f"{path}: no such file; is {path.parent} a training run folder?")
+        return cls.from_json(path.read_text(), str(path))
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfig):
     """Everything that defines a pix2pix training run."""
+
+    RESUMABLE = RESUMABLE_FIELDS
 
     data: str  # the prepared data set (folder with manifest.json)
     # The network: the shipped model's unless asked otherwise (models.generator_recipe).
@@ -92,37 +149,49 @@ class TrainConfig:
         return {"size": self.size, "width": self.width, "depth": self.depth,
                 "upsample": self.upsample, "dropout": self.dropout, "appearance": self.appearance}
 
-    def resumed_with(self, **changes) -> "TrainConfig":
-        """A copy for ``--resume``; refuses changes to anything but RESUMABLE_FIELDS."""
-        others = sorted(name for name, value in changes.items()
-                        if name not in RESUMABLE_FIELDS and value != getattr(self, name))
-        if others:
-            raise UserError(f"cannot change {', '.join(others)} of an existing run; "
-                            f"only {', '.join(RESUMABLE_FIELDS)} may change with --resume")
-        return replace(self, **changes)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text: str, source: str = "config.json") -> "TrainConfig":
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise UserError(f"{source}: not valid JSON ({error})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{source}: expected a JSON object")
-        known = {field.name for field in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"{source}: unknown settings {', '.join(unknown)} "
-                            f"(written by a newer version of reenact?)")
-        if "data" not in data:
-            raise UserError(f"{source}: names no data set")
-        return cls(**data)
+@dataclass(frozen=True)
+class SwapConfig(RunConfig):
+    """Everything that defines a face-swap training run (``reenact train-swap``)."""
 
-    @classmethod
-    def read(cls, path: Path) -> "TrainConfig":
-        if not path.is_file():
-            raise UserError(f"{path}: no such file; is {path.parent} a training run folder?")
-        return cls.from_json(path.read_text(), str(path))
+    RESUMABLE = ("data_a", "data_b", "steps", "save_every", "validate_every", "log_every")
+    MODE = "swap"
+
+    data_a: str  # the prepared faces of A, the driver side (the user)
+    data_b: str  # the prepared faces of B, the target whose face is drawn
+    size: int = 128
+    width: int = 32
+    code: int = 256  # the shared bottleneck's width
+    # The shipped recipe (MODEL_CARD.md): batch 16 took 1.1 s a step on 2 cores, batch 8 0.45 s.
+    batch: int = 8  # faces of each identity per step
+    steps: int = 4000
+    save_every: int = 200
+    validate_every: int = 500
+    log_every: int = 50
+    learning_rate: float = 5e-4
+    # Loss inside the face mask: L1 plus ssim_weight * (1 - SSIM) / 2, with eyes, brows and
+    # lips weighed 1 + feature_weight times (they carry expression and identity but little area).
+    ssim_weight: float = 1.0
+    feature_weight: float = 2.0
+    # Augmentation, the same for a face and its target: rotation (degrees), scale and shift
+    # (share of the crop), mirror; then a random smooth warp of the input alone, which the
+    # decoder must undo (faceswap's random_warp), so it learns faces rather than pixels.
+    rotation: float = 10.0
+    scale: float = 0.05
+    shift: float = 0.05
+    flip: bool = True
+    warp: float = 0.02
+    seed: int = 0
+    sketch_version: str = SKETCH_VERSION  # the front end (alignment) the crops come from
+
+    def __post_init__(self):
+        for name in ("size", "width", "code", "batch", "steps", "save_every", "validate_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"got {name} {value!r}, expected a positive integer")
+        if self.size < 64 or self.size % 16:
+            raise UserError(f"got size {self.size}, expected a multiple of 16 of at least 64 (e.g. 128)")
+        if self.learning_rate <= 0 or min(self.ssim_weight, self.feature_weight, self.rotation, self.scale,
+                                          self.shift, self.warp) < 0:
+            raise UserError("expected learning_rate > 0 and no negative loss weight or augmentation")

@@ -64,11 +64,11 @@ class ExportReport:
     quantization: str
     parity_psnr: float  # dB, TFLite output against Keras output on the 0-255 scale
     parity_frames: int
-    parity_split: str = "val"
+    parity_inputs: str = "val sketches"  # what the parity check ran on
 
     def summary(self) -> str:
         return (f"wrote {self.path} ({self.size_bytes / 1e6:.2f} MB, {self.quantization}); TFLite vs Keras "
-                f"PSNR {self.parity_psnr:.1f} dB over {self.parity_frames} {self.parity_split} sketches")
+                f"PSNR {self.parity_psnr:.1f} dB over {self.parity_frames} {self.parity_inputs}")
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -296,9 +296,13 @@ def parity_psnr(model, model_bytes: bytes, sketches: np.ndarray, threads: int = 
 
 def export_generator(run_dir, out_path, data_dir=None, options: ExportOptions = ExportOptions(),
                      log: Callable[[str], None] = print) -> ExportReport:
-    """Export the latest checkpoint of a training run to ``out_path``."""
+    """Export the latest checkpoint of a training run (pix2pix or face swap) to ``out_path``."""
     run_dir = Path(run_dir)
     run_config = read_run_config(run_dir)
+    if run_config.get("mode") == "swap":  # a face-swap run (reenact train-swap): its own data sets
+        from training.swap_export import export_swap
+
+        return export_swap(run_dir, out_path, options, log)
     data_dir = resolve_data_dir(run_config, data_dir)
     read_manifest(data_dir)  # fail on a missing data set before the slow restore
     log(f"loading the generator from {run_dir}")
@@ -351,4 +355,5 @@ def export_model(model, out_path, data_dir, run_dir, run_config: dict,
     log(f"checking TFLite against Keras on {len(parity_inputs[0])} {split} sketches")
     parity = parity_psnr(model, model_bytes, parity_inputs[0], options.threads,
                          parity_inputs[1] if appearance else None)
-    return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(parity_inputs[0]), split)
+    return ExportReport(out_path, len(model_bytes), options.quantization, parity, len(parity_inputs[0]),
+                        f"{split} sketches")

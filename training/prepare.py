@@ -106,11 +106,15 @@ def expand_inputs(paths) -> list[str]:
     """Source specs for the given files and folders, in order.
 
     A folder stands for every video in it (by suffix, sorted by name), or, when it holds
-    no video, for its images as one sequence.
+    no video, for its images as one sequence. ``sample`` is the built-in driver clip (a
+    free-to-use face, e.g. the source side of the shipped swap model).
     """
 
     specs = []
     for raw in paths:
+        if str(raw) == "sample":
+            specs.append("sample")
+            continue
         path = Path(raw)
         if not path.exists():
             raise UserError(f"input {raw}: no such file or folder")
@@ -298,7 +302,7 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
     held_out = held_out_sources(len(specs), options.holdout_clips)
     clips = tqdm(total=len(specs), desc="prepare", unit="clip", disable=len(specs) < 2)
     for position, (spec, name) in enumerate(zip(specs, _source_names(specs))):
-        source_report = SourceReport(path=str(Path(spec).resolve()))
+        source_report = SourceReport(path=spec if spec == "sample" else str(Path(spec).resolve()))
         report.sources.append(source_report)
         records = _process_source(spec, name, frames_dir, options, source_report)
         clips.update(1)

@@ -10,7 +10,9 @@ from benchmarks.generators import SCALES, bench_cache_dir
 from benchmarks.live_run import LiveBenchOptions
 from benchmarks.soak import SAMPLE_INTERVAL_S, SoakOptions, run_soak
 from media.camera_feed import DEFAULT_CAMERA_FPS
-from models.default_model import DEFAULT_GENERATOR, generator_path
+from models.default_model import DEFAULT_GENERATOR, DEFAULT_SWAP, generator_path
+from models.errors import UserError
+from models.generator_contract import MODES
 from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
@@ -40,10 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --minutes: seconds between samples (default %(default)g)")
     parser.add_argument("--warmup", type=int, default=30, metavar="W",
                         help="frames run before measuring (default %(default)s)")
+    parser.add_argument("--mode", choices=MODES, default="reenact",
+                        help="the loop to time, as reenact live --mode (default %(default)s)")
     parser.add_argument("--model", type=Path,
-                        help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name}; "
-                             "'fast': the shipped narrower one, "
-                        "for a 60 fps camera)")
+                        help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name}, or with --mode "
+                             f"swap {DEFAULT_SWAP.name}; 'fast': the shipped narrower generator, for a 60 fps camera)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report here")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="draw latency, stages and variants here")
     parser.add_argument("--camera-fps", type=float, default=DEFAULT_CAMERA_FPS, metavar="FPS",
@@ -73,15 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    model_path = generator_path(args.model, args.mode)
     if args.minutes is not None:
-        options = SoakOptions(source=args.source, model_path=generator_path(args.model), minutes=args.minutes,
+        if args.mode != "reenact":
+            raise UserError("--minutes soaks the re-enactment loop; leave out --mode swap")
+        options = SoakOptions(source=args.source, model_path=model_path, minutes=args.minutes,
                               camera_fps=args.camera_fps, num_threads=args.threads, interval_s=args.sample_every,
                               landmarker=args.landmarker, overlap=args.overlap)
         run_soak(options, args.json, args.plot)
         return 0
-    live = LiveBenchOptions(source=args.source, model_path=generator_path(args.model), frames=args.frames,
+    live = LiveBenchOptions(source=args.source, model_path=model_path, frames=args.frames,
                             warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
-                            stale_after=args.stale_after, overlap=args.overlap, landmarker=args.landmarker)
+                            stale_after=args.stale_after, overlap=args.overlap, landmarker=args.landmarker,
+                            mode=args.mode)
     run_bench(BenchConfig(live, variants=args.variants, variant_dir=args.variant_dir, invokes=args.invokes,
                           kernel_repeats=args.kernel_repeats, json_path=args.json, plot_path=args.plot))
     return 0

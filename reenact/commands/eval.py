@@ -2,7 +2,8 @@
 
 ``--data DATA`` compares generated faces with the real validation frames (PSNR, SSIM,
 landmark fidelity, mouth opening); ``--driver CLIP`` runs a driver clip through the live
-path and measures whether the generated face follows its expressions.
+path and measures whether the generated face follows its expressions. ``--mode swap``
+measures a face-swap model on a driver clip (:mod:`evaluation.swap`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ import argparse
 import json
 from pathlib import Path
 
-from models.default_model import DEFAULT_GENERATOR, generator_path
+from models.default_model import generator_path
 from models.errors import UserError
+from models.generator_contract import MODES, load_generator_file, require_mode
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=DEFAULT_GENERATOR,
-                        help="exported generator (.tflite); default: the shipped model ('fast': the narrower one)")
+    parser.add_argument("--mode", choices=MODES, default="reenact",
+                        help="reenact: a generator; swap: a face-swap model, on a --driver clip "
+                             "(default %(default)s)")
+    parser.add_argument("--model", type=Path,
+                        help="exported model (.tflite); default: the shipped one of --mode ('fast': the "
+                             "narrower generator)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--data", type=Path, help="prepared data set: evaluate on its validation split")
     what.add_argument("--driver", help="driver clip: evaluate expression transfer through the live path")
@@ -29,17 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibrate", type=int, default=30,
                         help="frames of the driver used as its neutral face (with --driver; default %(default)s)")
     parser.add_argument("--reference", type=Path, metavar="DATA",
-                        help="with --driver: the target's prepared data set; measures broken frames against "
-                             "its real faces")
+                        help="with --driver: the target's prepared data set; measures broken frames (with "
+                             "--mode swap: identity) against its real faces")
     parser.add_argument("--sheet", type=Path, metavar="PNG",
                         help="with --driver: contact sheet of 16 frames, driver above generated")
 
 
 def run(args: argparse.Namespace) -> int:
-    args.model = generator_path(args.model)
+    args.model = generator_path(args.model, args.mode)
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
-    if args.data is not None:
+    require_mode(load_generator_file(args.model)[1], args.mode, args.model)
+    if args.mode == "swap":
+        if args.driver is None:
+            raise UserError("--mode swap measures a model on a driver clip: pass --driver CLIP, not --data")
+        from evaluation.swap import evaluate_swap
+
+        figures = evaluate_swap(args.driver, args.model, args.json, reference=args.reference, sheet=args.sheet)
+    elif args.data is not None:
         from evaluation.data import evaluate_data
 
         grid = args.grid or args.json.with_suffix(".png")

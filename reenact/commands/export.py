@@ -11,12 +11,14 @@ from training.export import PARITY_WARNING_DB, ExportOptions, export_generator
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # dest is not "run": the CLI keeps each verb's run function under that name.
-    parser.add_argument("run_dir", type=Path, metavar="RUN", help="training run folder (from `reenact train`)")
+    parser.add_argument("run_dir", type=Path, metavar="RUN",
+                        help="training run folder (from `reenact train` or `reenact train-swap`)")
     parser.add_argument("--out", type=Path, required=True, metavar="MODEL.tflite", help="file to write")
     parser.add_argument("--quant", choices=QUANTIZATIONS, default="fp32",
                         help="fp32, fp16 (float16 weights) or int8 (full integer, int8 in and out)")
     parser.add_argument("--data", type=Path, metavar="DATA",
-                        help="prepared data set (default: the one the run was trained on)")
+                        help="prepared data set (default: the one the run was trained on; a swap run "
+                             "always uses its own)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from media.sources import default_camera
 from models.default_model import DEFAULT_GENERATOR as DEFAULT_MODEL
-from models.default_model import generator_path
+from models.default_model import DEFAULT_SWAP, generator_path
+from models.generator_contract import MODES
 from models.options import require
 from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS
 from realtime.capture import CaptureOptions
@@ -29,10 +30,12 @@ DEFAULT_FILE_OUTPUT = Path("out/live.mp4")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="camera index, video file, folder/glob of images, or 'sample' "
                                          "(default: the first webcam, else 'sample')")
+    parser.add_argument("--mode", choices=MODES, default="reenact",
+                        help="reenact: the target's face moves as the source's does, on its own; swap: the "
+                             "source's own frame with the target's face pasted on (default %(default)s)")
     parser.add_argument("--model", type=Path,
-                        help=f"generator .tflite (default: the shipped {DEFAULT_MODEL.name}; "
-                             "'fast': the shipped narrower one, "
-                        "for a 60 fps camera)")
+                        help=f"generator .tflite (default: the shipped {DEFAULT_MODEL.name}, or with --mode swap "
+                             f"{DEFAULT_SWAP.name}; 'fast': the shipped narrower generator, for a 60 fps camera)")
     parser.add_argument("--output", action="append", metavar="window|virtualcam|FILE.mp4",
                         help="where frames go; repeat for several (default: a window where a display "
                              f"exists, else {DEFAULT_FILE_OUTPUT})")
@@ -88,7 +91,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     pipeline = PipelineOptions(layout=args.layout, output_size=args.size, overlap=args.overlap,
                                retarget=RetargetOptions(calibrate_frames=args.calibrate), landmarker=args.landmarker)
     return LiveConfig(
-        source=_source(args), model_path=generator_path(args.model), outputs=tuple(outputs), stats_path=args.stats,
+        source=_source(args), model_path=generator_path(args.model, args.mode), mode=args.mode,
+        outputs=tuple(outputs), stats_path=args.stats,
         num_threads=args.threads, capture=CaptureOptions(pace=not args.no_pace), pipeline=pipeline,
         loop=args.loop, camera_size=camera_size(args.camera_size))
 

@@ -1,0 +1,173 @@
+"""A face-swap model on a driver clip: does the output keep the driver's frame, show B, and move as A does?
+
+The clip runs through the live loop's swap stages (landmarks, smoothing, alignment, swap
+model, colour transfer, paste), offline and without threads. Figures:
+
+- ``outside_psnr``: over every frame, the output against the input outside the face mask
+  dilated by the feather width (in dB; 100 stands for identical): the rest of the frame
+  must be the driver's own;
+- ``identity_share``: the share of frames whose swapped face (the swap model's output,
+  inside the face mask) is nearer to B's real faces (the nearest of up to 3,000 from B's
+  data set) than to A's own face in that frame, by the mean absolute difference (0-255)
+  of 64 x 64 thumbnails inside the mask; ``identity_share_pasted`` the same for the face
+  as pasted (the output frame aligned back), whose colours the transfer has made A's;
+- ``mouth_open_corr`` / ``eye_open_corr``: Pearson's r between the driver's measure and
+  the output's, MediaPipe looking again (IMAGE mode) at every output frame;
+- ``detect_rate``: the share of output frames in which MediaPipe finds a face.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from evaluation.broken_frames import REFERENCE_LIMIT, SHEET_TILE, contact_sheet, write_sheet
+from media.sources import open_source
+from models import face_topology as topology
+from models.alignment import Alignment
+from models.default_model import generator_path
+from models.errors import UserError
+from models.files import write_json
+from models.generator_contract import require_mode
+from models.landmarker import FaceLandmarker, LandmarkerOptions
+from models.metrics import pearson_correlation
+from models.swap_mask import FEATHER, face_mask
+from models.tracking_landmarker import live_landmarker
+from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
+from realtime.pipeline import Packet, build_stages
+from realtime.stats import RunStats
+
+IDENTICAL_DB = 100.0  # outside_psnr when the outside is unchanged
+THUMBNAIL = 64
+_MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
+
+
+def _thumbnail(image: np.ndarray) -> np.ndarray:
+    return cv2.resize(image, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class IdentityMeasure:
+    """Distances of a swapped face to B's real faces and to A's own, inside the face mask."""
+
+    def __init__(self, b_crops: np.ndarray):
+        self.references = np.stack([_thumbnail(crop) for crop in b_crops])  # (R, T, T, 3)
+
+    def distances(self, swapped: np.ndarray, driver: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+        """(to B, to A): mean absolute differences (0-255) inside ``mask`` (S, S) of 0/1."""
+        inside = cv2.resize(mask.astype(np.float32), (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA) > 0.5
+        probe = _thumbnail(swapped)[inside]
+        to_b = min(float(np.abs(self.references[start:start + 512][:, inside] - probe).mean(axis=(1, 2)).min())
+                   for start in range(0, len(self.references), 512))
+        to_a = float(np.abs(_thumbnail(driver)[inside] - probe).mean())
+        return to_b, to_a
+
+
+def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
+    """A square around the face (1.8 times its landmarks' extent), inside a frame of ``shape``."""
+    low, high = points[:, :2].min(0), points[:, :2].max(0)
+    side = min(int(1.8 * (high - low).max()), *shape[:2])
+    centre = (low + high) / 2
+    left = int(np.clip(centre[0] - side / 2, 0, shape[1] - side))
+    top = int(np.clip(centre[1] - side / 2, 0, shape[0] - side))
+    return slice(top, top + side), slice(left, left + side)
+
+
+def _number(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
+
+
+def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
+                  reference: str | Path | None = None, sheet: str | Path | None = None,
+                  max_frames: int | None = None, num_threads: int = DEFAULT_THREADS) -> dict:
+    """Run ``clip`` through the live swap path with ``model_path``; write and return the figures.
+
+    ``model_path`` None is the shipped swap model. ``reference``, B's prepared data set,
+    enables the identity figures. ``sheet`` gets 16 frames with a face, the driver's above the
+    output, each a square around the face.
+    """
+    clip = str(clip)
+    model_path = generator_path(model_path, "swap")
+    runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
+    require_mode(runner.metadata, "swap", model_path)
+    size = runner.metadata.input_size
+    identity = None
+    if reference is not None:
+        from training.swap_data import load_faces
+
+        identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT).crops)
+    reach = max(1, round(FEATHER * size))
+    dilation = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    squared_error, outside_pixels = 0.0, 0
+    distances, driver_tiles, output_tiles = [], [], []
+    driver_series = {name: [] for name in _MEASURES}
+    output_series = {name: [] for name in _MEASURES}
+    frames = with_face = detected = 0
+    stats = RunStats()
+    with open_source(clip) as source, live_landmarker() as landmarker, \
+            FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
+        front, back = build_stages(runner, landmarker, stats)
+        for frame in source:
+            if max_frames is not None and frames >= max_frames:
+                break
+            frames += 1
+            packet = back.generate(front(Packet(frame)))
+            output = back.composite(packet)
+            if packet.generated is None:
+                continue
+            if sheet is not None:
+                box = face_box(packet.points, frame.image.shape)
+                for tiles, image in ((driver_tiles, frame.image), (output_tiles, output)):
+                    tiles.append(cv2.resize(image[box], (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
+            with_face += 1
+            face = face_mask(packet.driver_aligned, size)
+            changed = cv2.warpAffine(cv2.dilate(face, dilation), packet.alignment.inverse().matrix,
+                                     frame.image.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
+            outside = ~cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+            difference = output[outside].astype(np.float64) - frame.image[outside]
+            squared_error += float(np.sum(difference ** 2))
+            outside_pixels += difference.size
+            if identity is not None:
+                distances.append(identity.distances(packet.generated, packet.aligned_face, face)
+                                 + identity.distances(packet.alignment.warp(output), packet.aligned_face, face))
+            found = checker.detect(output)
+            if found is None:
+                continue
+            detected += 1
+            aligned = Alignment.from_landmarks(found.points, size, runner.metadata.margin).apply(found.points)
+            for name, measure in _MEASURES.items():
+                driver_series[name].append(measure(packet.driver_aligned))
+                output_series[name].append(measure(aligned))
+    if frames == 0:
+        raise UserError(f"driver {clip}: no frames could be read")
+    if outside_pixels and squared_error:
+        outside_psnr = min(IDENTICAL_DB, 10.0 * math.log10(255.0 ** 2 * outside_pixels / squared_error))
+    else:
+        outside_psnr = IDENTICAL_DB if outside_pixels else math.nan
+    report = {
+        "clip": clip, "model": str(model_path), "mode": "swap", "frames": frames, "frames_with_face": with_face,
+        "outside_psnr": _number(outside_psnr),
+        "detect_rate": _number(detected / with_face if with_face else 0.0),
+        "generator_ms_p50": _number(stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)),
+    }
+    for name in _MEASURES:
+        report[f"{name}_corr"] = _number(pearson_correlation(driver_series[name], output_series[name]))
+    if identity is not None and distances:
+        pairs = np.asarray(distances)
+        report.update({
+            "identity_share": _number(np.mean(pairs[:, 0] < pairs[:, 1])),
+            "distance_to_b_p50": _number(np.median(pairs[:, 0])),
+            "distance_to_a_p50": _number(np.median(pairs[:, 1])),
+            "identity_share_pasted": _number(np.mean(pairs[:, 2] < pairs[:, 3])),
+            "pasted_distance_to_b_p50": _number(np.median(pairs[:, 2])),
+            "pasted_distance_to_a_p50": _number(np.median(pairs[:, 3])),
+            "reference_frames": len(identity.references),
+            "per_frame_distance": [[round(float(value), 2) for value in pair] for pair in pairs],
+        })
+    if sheet is not None and output_tiles:
+        write_sheet(Path(sheet), contact_sheet(driver_tiles, output_tiles))
+    if json_out is not None:
+        write_json(Path(json_out), report)
+    return report

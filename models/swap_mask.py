@@ -1,0 +1,46 @@
+"""Where a swapped face counts: the face mask from landmarks, in aligned-crop pixels.
+
+One implementation for both halves: training weighs its loss inside the mask (and more on
+eyes and mouth), the live loop pastes the decoded face back through the same mask,
+eroded and feathered so that no seam shows at the jaw or the hairline.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from models.face_topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_OUTER, RIGHT_BROW, RIGHT_EYE
+
+FEATURES = (LEFT_EYE + LEFT_BROW, RIGHT_EYE + RIGHT_BROW, LIPS_OUTER)
+FEATURE_MARGIN = 0.03  # eyes, brows and lips reach this share of the crop beyond their contours
+FEATHER = 0.06  # the paste mask is eroded, then blurred, by this share of the crop
+
+
+def _fill(points: np.ndarray, size: int, groups) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    for group in groups:
+        hull = cv2.convexHull(np.round(points[list(group), :2]).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 1)
+    return mask
+
+
+def face_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8 of 0/1: inside the face oval of (478, 2+) aligned landmarks."""
+    return _fill(points, size, (FACE_OVAL,))
+
+
+def feature_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8 of 0/1: eyes with brows, and lips, widened by FEATURE_MARGIN."""
+    mask = _fill(points, size, FEATURES)
+    reach = max(1, round(FEATURE_MARGIN * size))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+
+
+def feathered(mask: np.ndarray) -> np.ndarray:
+    """A 0/1 mask eroded and blurred to (size, size) float32 in [0, 1]: 1 well inside, 0 at its edge."""
+    size = mask.shape[0]
+    reach = max(1, round(FEATHER * size))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    eroded = cv2.erode(mask.astype(np.float32), kernel)
+    return cv2.GaussianBlur(eroded, (0, 0), reach / 2.0)

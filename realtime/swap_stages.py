@@ -1,0 +1,123 @@
+"""The face-swap mode's stages: the driver's own frame, with the target's face pasted on the driver's.
+
+Front (the front thread): landmarks, One-Euro smoothing, and the driver's face aligned to
+the model's crop. Back (the main thread): the swap model (the shared encoder and the
+target's decoder) draws the target's face with the driver's expression and pose; the face
+is colour-matched to the driver's inside the face mask (mean and spread of each LAB
+channel, as DeepFaceLive does by default) and pasted back with the inverse of the
+alignment through that mask, eroded and feathered in aligned space
+(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own. Then the
+label and the invisible mark, as in re-enactment. The output keeps the source frame's size.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from models.alignment import Alignment
+from models.swap_mask import face_mask, feathered
+from provenance.label import burn_label, write_note
+from realtime import kernels
+from realtime.one_euro import OneEuroFilter, OneEuroOptions
+from realtime.pipeline import NO_FACE_DIM, NO_FACE_NOTE, BackStages, Packet, StageTimer
+
+_LAB_FLOOR = 1.0  # a channel's spread below this (a flat patch) is not divided by
+
+
+def transfer_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``face`` with each LAB channel's mean and spread inside ``mask`` (> 0.5) made ``reference``'s."""
+    inside = mask > 0.5
+    if inside.sum() < 16:
+        return face
+    face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB).astype(np.float32)
+    reference_lab = cv2.cvtColor(reference, cv2.COLOR_BGR2LAB).astype(np.float32)
+    source, target = face_lab[inside], reference_lab[inside]
+    scale = target.std(0) / np.maximum(source.std(0), _LAB_FLOOR)
+    matched = (face_lab - source.mean(0)) * scale + target.mean(0)
+    return cv2.cvtColor(np.clip(matched + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+
+
+def paste_face(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, alignment: Alignment) -> np.ndarray:
+    """A new frame: ``frame`` with the aligned ``face`` (S, S, 3) mapped back through ``mask`` (S, S)."""
+    height, width = frame.shape[:2]
+    size = face.shape[0]
+    inverse = alignment.inverse().matrix
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inverse[:, :2].T + inverse[:, 2]
+    left, top = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    right, bottom = np.minimum(np.ceil(corners.max(0)).astype(int), (width, height))
+    output = frame.copy()
+    if right <= left or bottom <= top:
+        return output  # the face lies outside the frame
+    shifted = inverse.copy()
+    shifted[:, 2] -= (left, top)
+    box = (int(right - left), int(bottom - top))
+    face_box = cv2.warpAffine(face, shifted, box, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mask_box = cv2.warpAffine(mask, shifted, box, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    region = np.ascontiguousarray(frame[top:bottom, left:right])
+    output[top:bottom, left:right] = kernels.blend(region, face_box, mask_box, np.empty_like(region))
+    return output
+
+
+class SwapFront:
+    """Landmarks, smoothing and alignment: the driver's aligned face, the swap model's input."""
+
+    def __init__(self, landmarker, size: int, margin: float, stats, smoothing: OneEuroOptions = OneEuroOptions()):
+        self.landmarker = landmarker
+        self.size, self.margin = size, margin
+        self._smoother = OneEuroFilter(smoothing)
+        self._time = StageTimer(stats)
+
+    def warm_up(self) -> None:
+        warm = OneEuroFilter(self._smoother.options)
+        for time_s in (0.0, 0.033):
+            warm(np.zeros((478, 3), np.float32), time_s)
+
+    def __call__(self, packet: Packet) -> Packet:
+        frame = packet.frame
+        with self._time("landmarks", packet):
+            packet.face = self.landmarker.detect(frame.image, round(frame.timestamp_ms))
+        if packet.face is None:
+            self._smoother.reset()
+            return packet
+        with self._time("smooth", packet):
+            packet.points = self._smoother(packet.face.points, frame.timestamp_ms / 1000.0)
+        with self._time("align", packet):
+            packet.alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
+            packet.driver_aligned = packet.alignment.apply(packet.points)
+            packet.aligned_face = packet.alignment.warp(frame.image)
+        return packet
+
+
+class SwapBack(BackStages):
+    """The swap model, colour transfer and paste, label, invisible mark and sinks."""
+
+    def warm_up(self) -> None:
+        self.runner.warm_up()
+        size = self.runner.size
+        kernels.blend(np.zeros((size, size, 3), np.uint8), np.zeros((size, size, 3), np.uint8),
+                      np.zeros((size, size), np.float32), np.zeros((size, size, 3), np.uint8))
+        # The watermark's pattern is built for the source's frame size on the first frame.
+
+    def generate(self, packet: Packet) -> Packet:
+        if packet.aligned_face is not None:
+            with self._time("generator", packet):
+                packet.generated = self.runner.generate(packet.aligned_face)
+        return packet
+
+    def composite(self, packet: Packet) -> np.ndarray:
+        """The swapped frame before its label: the driver's frame with the target's face in it."""
+        image = packet.frame.image
+        if packet.generated is None:  # no face: the frame dimmed, with a note, never a real face unlabelled
+            output = kernels.dim(image, NO_FACE_DIM, np.empty_like(image))
+            write_note(output, NO_FACE_NOTE)
+            return output
+        packet.mask = feathered(face_mask(packet.driver_aligned, self.runner.size))
+        face = transfer_colour(packet.generated, packet.aligned_face, packet.mask)
+        return paste_face(image, face, packet.mask, packet.alignment)
+
+    def _finish(self, packet: Packet) -> np.ndarray:
+        with self._time("post", packet):
+            output = self.composite(packet)
+        with self._time("label", packet):
+            return burn_label(output)

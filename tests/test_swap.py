@@ -1,0 +1,281 @@
+"""Face swap: masks, augmentation, the autoencoder's training and export, the live swap loop and its measures.
+
+Tiny networks on synthetic data sets (real TensorFlow, real LiteRT); the live loop runs on
+real faces (the built-in sample driver, real MediaPipe).
+"""
+
+import json
+import signal
+
+import cv2
+import numpy as np
+import pytest
+
+from models.alignment import Alignment
+from models.errors import UserError
+from models.generator_contract import ModelContractError, load_generator_file, require_mode
+from models.swap_mask import face_mask, feathered, feature_mask
+from provenance.label import label_present
+from realtime import kernels
+from realtime.generator_runner import GeneratorOptions, GeneratorRunner
+from realtime.pipeline import LiveConfig, run_live
+from realtime.swap_stages import paste_face, transfer_colour
+from reenact.cli import main
+from tests.fakes import ListSource, RecordingSink, random_landmarks, write_synthetic_dataset
+from training.config import SwapConfig, TrainConfig
+from training.swap_data import augment, batch, load_faces, random_warp
+
+SIZE = 64
+TINY_SWAP_FLAGS = ["--size", str(SIZE), "--width", "4", "--code", "8", "--batch", "2", "--log-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def swap_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("swap_data")
+    return (write_synthetic_dataset(folder / "a", seed=1, train_frames=8),
+            write_synthetic_dataset(folder / "b", seed=2, train_frames=8))
+
+
+@pytest.fixture(scope="module")
+def swap_model(swap_data, tmp_path_factory):
+    """A tiny trained swap run, exported to int8 (the shipped format)."""
+    folder = tmp_path_factory.mktemp("swap_run")
+    run_dir, model = folder / "run", folder / "swap.tflite"
+    assert main(["train-swap", str(swap_data[0]), str(swap_data[1]), "--out", str(run_dir), "--steps", "3",
+                 "--save-every", "3", "--validate-every", "3", *TINY_SWAP_FLAGS]) == 0
+    assert main(["export", str(run_dir), "--out", str(model), "--quant", "int8"]) == 0
+    return run_dir, model
+
+
+def _config(data_a="a", data_b="b", **changes):
+    settings = dict(data_a=str(data_a), data_b=str(data_b), size=SIZE, width=4, code=8, batch=2)
+    settings.update(changes)
+    return SwapConfig(**settings)
+
+
+# ------------------------------------------------------------------ masks and compositing
+
+
+def test_the_face_mask_covers_the_face_and_the_paste_mask_fades_before_its_edge(sample_images):
+    from models.landmarker import FaceLandmarker, LandmarkerOptions
+
+    with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
+        points = landmarker.detect(sample_images[0]).points
+    aligned = Alignment.from_landmarks(points, 128).apply(points)
+    mask = face_mask(aligned, 128)
+    nose = np.round(aligned[1, :2]).astype(int)
+    assert mask[nose[1], nose[0]] == 1 and mask[2, 2] == 0
+    assert 0.25 < mask.mean() < 0.7
+    soft = feathered(mask)
+    assert soft.dtype == np.float32 and soft[nose[1], nose[0]] > 0.99
+    assert soft[mask == 0].max() < 0.5  # the feather lies inside the face oval
+    features = feature_mask(aligned, 128)
+    assert features[nose[1], nose[0]] == 0 and 0.02 < features.mean() < mask.mean()
+    assert features[np.round(aligned[13, 1]).astype(int), np.round(aligned[13, 0]).astype(int)] == 1  # the lips
+
+
+def test_blend_kernel_matches_its_twin_and_copies_the_background_where_the_mask_is_zero():
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    face = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    mask = np.clip(rng.normal(0.3, 0.5, (40, 50)), 0, 1).astype(np.float32)
+    fast = kernels.blend(background, face, mask, np.empty_like(background))
+    slow = kernels.blend_reference(background, face, mask, np.empty_like(background))
+    np.testing.assert_array_equal(fast, slow)
+    assert np.array_equal(fast[mask == 0], background[mask == 0])
+    assert np.array_equal(fast[mask == 1], face[mask == 1])
+    with pytest.raises(ValueError, match="float32"):
+        kernels.blend(background, face, mask.astype(np.float64), np.empty_like(background))
+
+
+def test_colour_transfer_gives_the_face_the_drivers_lab_statistics_inside_the_mask():
+    rng = np.random.default_rng(1)
+    face = np.clip(rng.normal(90, 20, (64, 64, 3)), 0, 255).astype(np.uint8)
+    reference = np.clip(rng.normal(170, 10, (64, 64, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:48, 16:48] = 1.0
+    matched = transfer_colour(face, reference, mask)
+    lab = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)[mask > 0.5]  # noqa: E731
+    np.testing.assert_allclose(lab(matched).mean(0), lab(reference).mean(0), atol=2.0)
+    assert abs(lab(face).mean(0)[0] - lab(reference).mean(0)[0]) > 30  # it did have to move
+
+
+def test_paste_changes_only_the_face_region_of_the_frame():
+    frame = np.full((120, 160, 3), 40, np.uint8)
+    alignment = Alignment(np.array([[0.8, 0.0, -20.0], [0.0, 0.8, -10.0]]), 64)  # frame -> 64 px crop
+    face = np.full((64, 64, 3), 220, np.uint8)
+    mask = np.zeros((64, 64), np.float32)
+    mask[16:48, 16:48] = 1.0
+    pasted = paste_face(frame, face, mask, alignment)
+    assert pasted.shape == frame.shape and pasted is not frame
+    # Crop (16..48) maps back to frame x = (16 + 20) / 0.8 .. (48 + 20) / 0.8, y likewise.
+    assert pasted[55, 60].tolist() == [220, 220, 220]
+    changed = np.argwhere(np.any(pasted != frame, axis=2))
+    assert changed[:, 1].min() >= 44 and changed[:, 1].max() <= 86
+    assert changed[:, 0].min() >= 31 and changed[:, 0].max() <= 73
+    assert np.array_equal(frame, np.full((120, 160, 3), 40, np.uint8))  # the input is untouched
+
+
+# ------------------------------------------------------------------ data, configuration, training
+
+
+def test_a_batch_is_a_function_of_seed_identity_and_step(swap_data):
+    faces = load_faces(swap_data[0], SIZE, progress=False)
+    config = _config()
+    first, again = batch(faces, config, 0, 5), batch(faces, config, 0, 5)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], batch(faces, config, 0, 6)[0])
+    assert not np.array_equal(first[0], batch(faces, config, 1, 5)[0])
+    inputs, targets, weights = first
+    assert inputs.shape == targets.shape == (2, SIZE, SIZE, 3) and weights.shape == (2, SIZE, SIZE, 1)
+    assert -1.0 <= inputs.min() and inputs.max() <= 1.0
+    assert set(np.unique(weights)) <= {0.0, 1.0, 1.0 + config.feature_weight}
+
+
+def test_augmentation_moves_face_and_weights_together_and_warps_the_input_alone():
+    rng = np.random.default_rng(0)
+    points = random_landmarks(rng, SIZE)[:, :2]
+    crop = np.zeros((SIZE, SIZE, 3), np.uint8)
+    crop[face_mask(points, SIZE) == 1] = 255  # the face oval drawn white
+    still = _config(rotation=0.0, scale=0.0, shift=0.0, flip=False, warp=0.0)
+    inputs, target, weights = augment(crop, points, np.random.default_rng(1), still)
+    np.testing.assert_array_equal(inputs, crop)
+    np.testing.assert_array_equal(target, crop)
+    moved_inputs, moved, moved_weights = augment(crop, points, np.random.default_rng(1), _config(rotation=20.0))
+    white = moved[:, :, 0] > 127
+    assert not np.array_equal(moved, crop)
+    assert np.mean(white == (moved_weights[:, :, 0] > 0)) > 0.97  # the weights follow the face
+    assert not np.array_equal(moved_inputs, moved)  # the input is bent on top
+    np.testing.assert_array_equal(random_warp(crop, rng, 0.0), crop)
+
+
+def test_swap_and_pix2pix_configurations_refuse_each_others_runs():
+    config = _config()
+    assert SwapConfig.from_json(config.to_json()) == config
+    with pytest.raises(UserError, match="swap run.*train-swap"):
+        TrainConfig.from_json(config.to_json())
+    with pytest.raises(UserError, match="reenact run.*reenact train"):
+        SwapConfig.from_json(TrainConfig(data="x").to_json())
+    with pytest.raises(UserError, match="cannot change size"):
+        config.resumed_with(size=128)
+    assert config.resumed_with(steps=10).steps == 10
+    with pytest.raises(UserError, match="multiple of 16"):
+        _config(size=72)
+
+
+def test_train_swap_writes_a_run_that_resumes_exactly(swap_data, tmp_path):
+    from training.checkpoints import weights_fingerprint
+    from training.swap_train import load_swap, train_swap
+
+    whole = train_swap(_config(*swap_data, steps=4, save_every=2, validate_every=2), tmp_path / "whole")
+    assert whole["step"] == 4 and set(whole["validation"]) == {"b_psnr", "b_ssim"}
+    for name in ("config.json", "target_profile.json", "preview.jpg", "checkpoints/checkpoint"):
+        assert (tmp_path / "whole" / name).is_file(), name
+    assert list((tmp_path / "whole" / "logs").iterdir())
+    preview = cv2.imread(str(tmp_path / "whole" / "preview.jpg"))
+    assert preview.shape[0] == 2 * SIZE  # A's faces above, swapped to B below
+
+    train_swap(_config(*swap_data, steps=2, save_every=2, validate_every=2), tmp_path / "parts")
+    resumed = train_swap(_config(*swap_data, steps=4, save_every=2, validate_every=2), tmp_path / "parts", resume=True)
+    assert resumed["step"] == 4
+    restored = [weights_fingerprint(load_swap(tmp_path / name)[0].decoders[1]) for name in ("whole", "parts")]
+    assert restored[0] == restored[1]
+    assert resumed["fingerprint"] == whole["fingerprint"]
+
+
+def test_train_swap_cli_errors_are_one_line(swap_data, tmp_path, capsys):
+    assert main(["train-swap", str(tmp_path / "missing"), str(swap_data[1]), "--out", str(tmp_path / "r")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["train-swap", str(swap_data[0]), str(swap_data[1]), "--out", str(tmp_path / "r"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ export and the live loop
+
+
+def test_export_writes_a_swap_model_that_says_what_it_is(swap_model, swap_data):
+    _, model = swap_model
+    _, metadata = load_generator_file(model)
+    assert metadata.mode == "swap" and metadata.input_size == SIZE and metadata.quantization == "int8"
+    assert metadata.identities["a"]["data"] == swap_data[0].name and metadata.identities["b"]["data"] == "b"
+    assert metadata.architecture["network"] == "swap-autoencoder" and metadata.architecture["size"] == SIZE
+    require_mode(metadata, "swap", model)
+    with pytest.raises(ModelContractError, match="face-swap model.*--mode swap"):
+        require_mode(metadata, "reenact", model)
+    runner = GeneratorRunner.from_file(GeneratorOptions(model))
+    face = runner.generate(np.full((SIZE, SIZE, 3), 128, np.uint8))
+    assert face.shape == (SIZE, SIZE, 3) and face.dtype == np.uint8
+
+
+def test_the_live_swap_loop_keeps_the_frame_and_labels_every_frame(swap_model, sample_images):
+    _, model = swap_model
+    images = sample_images[:12]
+    sink = RecordingSink()
+    config = LiveConfig(source="unused", model_path=model, outputs=(), mode="swap")
+    summary = run_live(config, sinks=[sink], source=ListSource(images))
+    assert summary["frames_out"] == len(images) and summary["frames_without_face"] == 0
+    assert "align" in summary["stages_ms"] and "retarget" not in summary["stages_ms"]
+    assert len(sink.frames) == len(images)
+    for source, output in zip(images, sink.frames):
+        assert output.shape == source.shape  # the driver's own frame size
+        assert label_present(output)
+        changed = np.any(np.abs(output.astype(int) - source) > 12, axis=2)
+        changed[:int(0.12 * source.shape[0])] = False  # the label's band
+        assert 0.01 < changed.mean() < 0.35  # the face changed, the rest of the frame did not
+
+
+def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model, tiny_generators, capsys):
+    _, model = swap_model
+    assert main(["live", "--model", str(model), "--source", "no-such-camera.mp4"]) == 2
+    assert "face-swap model, but --mode reenact" in capsys.readouterr().err
+    assert main(["live", "--mode", "swap", "--model", str(tiny_generators["int8"]), "--source", "x.mp4"]) == 2
+    assert "re-enactment generator, but --mode swap" in capsys.readouterr().err
+    assert main(["eval", "--mode", "swap", "--model", str(tiny_generators["int8"]), "--driver", "x.mp4",
+                 "--json", "x.json"]) == 2
+    assert "--mode swap needs a face-swap model" in capsys.readouterr().err
+
+
+def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model, swap_data, sample_video, tmp_path):
+    from evaluation.swap import evaluate_swap
+
+    _, model = swap_model
+    report = evaluate_swap(sample_video, model, tmp_path / "swap.json", reference=swap_data[1],
+                           sheet=tmp_path / "sheet.png", max_frames=20)
+    assert report["frames"] == 20 and report["frames_with_face"] == 20
+    assert report["outside_psnr"] >= 40.0
+    assert 0.0 <= report["identity_share"] <= 1.0 and report["distance_to_a_p50"] > 0
+    assert len(report["per_frame_distance"]) == 20
+    assert json.loads((tmp_path / "swap.json").read_text())["mode"] == "swap"
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 8 * 128
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(swap_data, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from training.checkpoints import latest_checkpoint
+
+    repository = Path(__file__).resolve().parents[1]
+    run_dir = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "reenact.cli", "train-swap", str(swap_data[0]), str(swap_data[1]),
+               "--out", str(run_dir), "--steps", "100000", "--save-every", "100000", "--validate-every", "100000",
+               *TINY_SWAP_FLAGS]
+    process = subprocess.Popen(command, cwd=repository, env=dict(os.environ, PYTHONPATH=str(repository)),
+                               stderr=subprocess.PIPE, text=True)
+    lines, deadline = [], time.monotonic() + 120
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith("step 3/") or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    lines.extend(process.stderr)
+    assert process.wait(timeout=60) == 128 + signal.SIGINT, "".join(lines[-20:])
+    output = "".join(lines)
+    assert "stopped by SIGINT" in output and "--resume" in output and "Traceback" not in output
+    assert latest_checkpoint(run_dir) is not None
