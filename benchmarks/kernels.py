@@ -37,6 +37,9 @@ def cases(size: int = 256):
     image = np.empty(sketch.shape, np.uint8)
     frame = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     dimmed = np.empty_like(frame)
+    face = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    mask = np.clip(rng.normal(0.5, 0.5, (size, size)), 0, 1).astype(np.float32)
+    blended = np.empty_like(frame)
     options = OneEuroOptions()
     points = rng.normal(size=(478, 3))
     state = [points.copy(), np.zeros_like(points)]
@@ -51,6 +54,8 @@ def cases(size: int = 256):
         "output_to_image int8": (lambda: kernels.output_to_image(int8_out, out_lut, image),
                                  lambda: kernels.output_to_image_reference(int8_out, out_lut, image)),
         "dim": (lambda: kernels.dim(frame, 0.4, dimmed), lambda: kernels.dim_reference(frame, 0.4, dimmed)),
+        "blend (face swap paste)": (lambda: kernels.blend(frame, face, mask, blended),
+                                    lambda: kernels.blend_reference(frame, face, mask, blended)),
         "one_euro 478x3": (lambda: _one_euro_kernel(points, state[0], state[1], 1 / 30, options.min_cutoff,
                                                     options.beta, alpha),
                            lambda: one_euro_step_reference(points, state[0], state[1], 1 / 30, options)),

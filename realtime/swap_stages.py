@@ -26,16 +26,20 @@ _LAB_FLOOR = 1.0  # a channel's spread below this (a flat patch) is not divided 
 
 
 def transfer_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``face`` with each LAB channel's mean and spread inside ``mask`` (> 0.5) made ``reference``'s."""
-    inside = mask > 0.5
-    if inside.sum() < 16:
+    """``face`` with each LAB channel's mean and spread inside ``mask`` (> 0.5) made ``reference``'s.
+
+    The per-channel linear map is applied as one 256-entry look-up table per channel.
+    """
+    inside = (mask > 0.5).astype(np.uint8)
+    if int(inside.sum()) < 16:
         return face
-    face_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB).astype(np.float32)
-    reference_lab = cv2.cvtColor(reference, cv2.COLOR_BGR2LAB).astype(np.float32)
-    source, target = face_lab[inside], reference_lab[inside]
-    scale = target.std(0) / np.maximum(source.std(0), _LAB_FLOOR)
-    matched = (face_lab - source.mean(0)) * scale + target.mean(0)
-    return cv2.cvtColor(np.clip(matched + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
+    face_lab, reference_lab = cv2.cvtColor(face, cv2.COLOR_BGR2LAB), cv2.cvtColor(reference, cv2.COLOR_BGR2LAB)
+    face_mean, face_spread = (value.ravel() for value in cv2.meanStdDev(face_lab, mask=inside))
+    reference_mean, reference_spread = (value.ravel() for value in cv2.meanStdDev(reference_lab, mask=inside))
+    scale = reference_spread / np.maximum(face_spread, _LAB_FLOOR)
+    levels = np.arange(256, dtype=np.float64)[:, None]
+    table = np.clip((levels - face_mean) * scale + reference_mean + 0.5, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.LUT(face_lab, table.reshape(1, 256, 3)), cv2.COLOR_LAB2BGR)
 
 
 def paste_face(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, alignment: Alignment) -> np.ndarray:
