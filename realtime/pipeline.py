@@ -151,17 +151,12 @@ class StageTimer:
             self.stats.add_stage(stage, elapsed)
 
 
-class FrontStages:
-    """Landmarks, smoothing, retargeting and sketch: everything before the generator."""
+class LandmarkStages:
+    """Landmarks and One-Euro smoothing: what every mode's front stages begin with."""
 
-    def __init__(self, landmarker: TrackingLandmarker | FaceLandmarker, retargeter: Retargeter, size: int,
-                 margin: float, stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(),
-                 controls: Controls | None = None):
+    def __init__(self, landmarker: TrackingLandmarker | FaceLandmarker, stats: RunStats,
+                 smoothing: OneEuroOptions = OneEuroOptions()):
         self.landmarker = landmarker
-        self.retargeter = retargeter
-        self.size, self.margin = size, margin
-        self.controls = controls
-        self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
         self._smoother = OneEuroFilter(smoothing)
         self._time = StageTimer(stats)
 
@@ -171,15 +166,34 @@ class FrontStages:
         for time_s in (0.0, 0.033):
             warm(np.zeros((478, 3), np.float32), time_s)
 
-    def __call__(self, packet: Packet) -> Packet:
+    def track(self, packet: Packet) -> bool:
+        """Fill in the packet's face and smoothed points; False when no face was found."""
         frame = packet.frame
         with self._time("landmarks", packet):
             packet.face = self.landmarker.detect(frame.image, round(frame.timestamp_ms))
         if packet.face is None:
             self._smoother.reset()  # the next face may be far from the last one
-            return packet
+            return False
         with self._time("smooth", packet):
             packet.points = self._smoother(packet.face.points, frame.timestamp_ms / 1000.0)
+        return True
+
+
+class FrontStages(LandmarkStages):
+    """Landmarks, smoothing, retargeting and sketch: everything before the generator."""
+
+    def __init__(self, landmarker: TrackingLandmarker | FaceLandmarker, retargeter: Retargeter, size: int,
+                 margin: float, stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(),
+                 controls: Controls | None = None):
+        super().__init__(landmarker, stats, smoothing)
+        self.retargeter = retargeter
+        self.size, self.margin = size, margin
+        self.controls = controls
+        self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
+
+    def __call__(self, packet: Packet) -> Packet:
+        if not self.track(packet):
+            return packet
         with self._time("retarget", packet):
             if self.controls is not None and self.controls.take_calibration_request():
                 self.retargeter.recalibrate()

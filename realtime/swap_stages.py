@@ -19,8 +19,8 @@ from models.alignment import Alignment
 from models.swap_mask import face_mask, feathered
 from provenance.label import burn_label, write_note
 from realtime import kernels
-from realtime.one_euro import OneEuroFilter, OneEuroOptions
-from realtime.pipeline import NO_FACE_DIM, NO_FACE_NOTE, BackStages, Packet, StageTimer
+from realtime.one_euro import OneEuroOptions
+from realtime.pipeline import NO_FACE_DIM, NO_FACE_NOTE, BackStages, LandmarkStages, Packet
 
 _LAB_FLOOR = 1.0  # a channel's spread below this (a flat patch) is not divided by
 
@@ -63,29 +63,17 @@ def paste_face(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, alignment:
     return output
 
 
-class SwapFront:
+class SwapFront(LandmarkStages):
     """Landmarks, smoothing and alignment: the driver's aligned face, the swap model's input."""
 
     def __init__(self, landmarker, size: int, margin: float, stats, smoothing: OneEuroOptions = OneEuroOptions()):
-        self.landmarker = landmarker
+        super().__init__(landmarker, stats, smoothing)
         self.size, self.margin = size, margin
-        self._smoother = OneEuroFilter(smoothing)
-        self._time = StageTimer(stats)
-
-    def warm_up(self) -> None:
-        warm = OneEuroFilter(self._smoother.options)
-        for time_s in (0.0, 0.033):
-            warm(np.zeros((478, 3), np.float32), time_s)
 
     def __call__(self, packet: Packet) -> Packet:
-        frame = packet.frame
-        with self._time("landmarks", packet):
-            packet.face = self.landmarker.detect(frame.image, round(frame.timestamp_ms))
-        if packet.face is None:
-            self._smoother.reset()
+        if not self.track(packet):
             return packet
-        with self._time("smooth", packet):
-            packet.points = self._smoother(packet.face.points, frame.timestamp_ms / 1000.0)
+        frame = packet.frame
         with self._time("align", packet):
             packet.alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = packet.alignment.apply(packet.points)

@@ -44,6 +44,19 @@ def restore(checkpoint, path: str, run_dir: Path) -> None:
                         "to fall back to it, or train a new run") from None
 
 
+def checkpoint_to_load(run_dir: Path, config_class, verb: str):
+    """(config, checkpoint path) of a run folder made by ``reenact VERB``; UserError otherwise."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run {run_dir}: no such folder (train one with `reenact {verb}`)")
+    config = config_class.read(run_dir / "config.json")
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise UserError(f"run {run_dir}: no checkpoint yet; train longer (checkpoints come every "
+                        f"{config.save_every} steps and on Ctrl-C)")
+    return config, path
+
+
 def load_generator(run_dir):
     """(generator, config) of a training run: built from config.json, latest weights restored.
 
@@ -55,14 +68,7 @@ def load_generator(run_dir):
 
     from models.networks import build_generator
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run {run_dir}: no such folder (train one with `reenact train`)")
-    config = TrainConfig.read(run_dir / "config.json")
-    path = latest_checkpoint(run_dir)
-    if path is None:
-        raise UserError(f"run {run_dir}: no checkpoint yet; train longer (checkpoints come every "
-                        f"{config.save_every} steps and on Ctrl-C)")
+    config, path = checkpoint_to_load(run_dir, TrainConfig, "train")
     generator = build_generator(**config.generator_options())
     restore(tf.train.Checkpoint(generator=generator), path, run_dir)
     return generator, config

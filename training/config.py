@@ -32,6 +32,13 @@ class RunConfig:
     RESUMABLE: tuple = ()
     MODE: str = "reenact"
 
+    def require_positive(self, *names: str) -> None:
+        """UserError unless each named field is a positive integer."""
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"got {name} {value!r}, expected a positive integer")
+
     def resumed_with(self, **changes):
         """A copy for ``--resume``; refuses changes to anything but the resumable fields."""
         others = sorted(name for name, value in changes.items()
@@ -119,12 +126,8 @@ class TrainConfig(RunConfig):
     sketch_version: str = SKETCH_VERSION
 
     def __post_init__(self):
-        positive = {name: getattr(self, name) for name in
-                    ("size", "width", "discriminator_width", "batch", "steps", "save_every",
-                     "validate_every", "log_every")}
-        for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"got {name} {value!r}, expected a positive integer")
+        self.require_positive("size", "width", "discriminator_width", "batch", "steps", "save_every",
+                              "validate_every", "log_every")
         if not isinstance(self.mouth_from, int) or self.mouth_from < 0:
             raise UserError(f"got mouth_from {self.mouth_from!r}, expected a step number >= 0")
         if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
@@ -186,10 +189,7 @@ class SwapConfig(RunConfig):
     sketch_version: str = SKETCH_VERSION  # the front end (alignment) the crops come from
 
     def __post_init__(self):
-        for name in ("size", "width", "code", "batch", "steps", "save_every", "validate_every", "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise UserError(f"got {name} {value!r}, expected a positive integer")
+        self.require_positive("size", "width", "code", "batch", "steps", "save_every", "validate_every", "log_every")
         if self.size < 64 or self.size % 16:
             raise UserError(f"got size {self.size}, expected a multiple of 16 of at least 64 (e.g. 128)")
         if self.learning_rate <= 0 or min(self.ssim_weight, self.feature_weight, self.rotation, self.scale,

@@ -24,7 +24,14 @@ from models import metrics
 from models.errors import UserError
 from models.files import write_bytes_atomically
 from models.sampling import spread
-from training.checkpoints import CHECKPOINTS, CHECKPOINTS_KEPT, latest_checkpoint, restore, weights_fingerprint
+from training.checkpoints import (
+    CHECKPOINTS,
+    CHECKPOINTS_KEPT,
+    checkpoint_to_load,
+    latest_checkpoint,
+    restore,
+    weights_fingerprint,
+)
 from training.config import SwapConfig
 from training.swap_data import Faces, batch, load_faces
 from training.train import Progress, StopRequest, write_image, write_scalar
@@ -94,14 +101,7 @@ def load_swap(run_dir) -> tuple[FaceSwap, SwapConfig]:
     """The networks of a swap run with its latest checkpoint restored; UserError otherwise."""
     import tensorflow as tf
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"run {run_dir}: no such folder (train one with `reenact train-swap`)")
-    config = SwapConfig.read(run_dir / "config.json")
-    path = latest_checkpoint(run_dir)
-    if path is None:
-        raise UserError(f"run {run_dir}: no checkpoint yet; train longer (checkpoints come every "
-                        f"{config.save_every} steps and on Ctrl-C)")
+    config, path = checkpoint_to_load(run_dir, SwapConfig, "train-swap")
     swap = FaceSwap(config)
     restore(tf.train.Checkpoint(encoder=swap.encoder, decoder_a=swap.decoders[0], decoder_b=swap.decoders[1]),
             path, run_dir)
