@@ -35,12 +35,18 @@ def driver_clips(folder: Path) -> list[str]:
     return clips + ["sample"]
 
 
+def columns_of(mode: str) -> tuple[str, ...]:
+    """The table's figures for a model of ``mode``."""
+    return SWAP_COLUMNS if mode == "swap" else COLUMNS
+
+
 def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str,
                     mode: str = "reenact") -> list[dict]:
     from evaluation.driver import evaluate_driver
     from evaluation.swap import evaluate_swap
 
-    evaluate, columns = (evaluate_swap, SWAP_COLUMNS) if mode == "swap" else (evaluate_driver, COLUMNS)
+    evaluate = evaluate_swap if mode == "swap" else evaluate_driver
+    columns = columns_of(mode)
     rows = []
     for clip in clips:
         name = Path(clip).stem
@@ -67,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.drivers.is_dir():
             raise UserError(f"drivers {args.drivers}: no such folder")
-        print("  ".join(("model", "driver", *(SWAP_COLUMNS if args.mode == "swap" else COLUMNS))))
+        print("  ".join(("model", "driver", *columns_of(args.mode))))
         rows = measure_drivers(args.model, args.reference, args.out, driver_clips(args.drivers),
                                args.label or args.model.name, args.mode)
         write_json(args.out / "drivers.json", rows)

@@ -105,11 +105,12 @@ def evaluate_data(model_path, data_dir, json_out, grid_out=None, split: str = "v
     """
     from tqdm import tqdm
 
-    from models.generator_contract import load_generator_file
+    from models.generator_contract import load_generator_file, require_mode
     from models.landmarker import FaceLandmarker, LandmarkerOptions
     from realtime.generator_runner import GeneratorRunner
 
     model_bytes, metadata = load_generator_file(model_path)
+    require_mode(metadata, "reenact", model_path)
     manifest = read_manifest(Path(data_dir))
     if manifest.get("size") != metadata.input_size:
         raise UserError(f"model {model_path} takes {metadata.input_size}-pixel sketches but data {data_dir} "

@@ -35,6 +35,7 @@ from models.alignment import Alignment
 from models.default_model import generator_path
 from models.errors import UserError
 from models.files import write_json
+from models.generator_contract import require_mode
 from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.metrics import pearson_correlation
 from models.tracking_landmarker import live_landmarker
@@ -44,7 +45,7 @@ from realtime.retarget import Retargeter, RetargetOptions
 from realtime.stats import RunStats
 from training.dataset import read_manifest
 
-_MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
+EXPRESSION_MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
 
 
 def rigid_distance(points: np.ndarray, reference: np.ndarray) -> float:
@@ -74,7 +75,8 @@ def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frame
                     "pass a smaller calibrate_frames")
 
 
-def _json_number(value: float) -> float | None:
+def json_number(value: float) -> float | None:
+    """A figure for a JSON report: rounded to 4 places, None for a missing or NaN one."""
     return None if value is None or math.isnan(value) else round(float(value), 4)
 
 
@@ -103,6 +105,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     clip = str(clip)
     model_path = generator_path(model_path)
     runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
+    require_mode(runner.metadata, "reenact", model_path)
     metadata = runner.metadata
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
     breakage = _broken_measure(Path(reference), runner) if reference is not None else None
@@ -110,10 +113,10 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     calibration = _calibrate(clip, runner, retargeter, calibrate_frames, breakage) if calibrate_frames > 0 else []
     distances, driver_tiles, face_tiles = [], [], []
 
-    driver_series = {name: [] for name in _MEASURES}  # every frame with a face
-    retarget_series = {name: [] for name in _MEASURES}
-    paired_driver = {name: [] for name in _MEASURES}  # frames whose generated face was found
-    generated_series = {name: [] for name in _MEASURES}
+    driver_series = {name: [] for name in EXPRESSION_MEASURES}  # every frame with a face
+    retarget_series = {name: [] for name in EXPRESSION_MEASURES}
+    paired_driver = {name: [] for name in EXPRESSION_MEASURES}  # frames whose generated face was found
+    generated_series = {name: [] for name in EXPRESSION_MEASURES}
     generated_drift, driver_drift = [], []
     frames = with_face = 0
     stats = RunStats()
@@ -134,14 +137,14 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
                 driver_crop = Alignment.from_landmarks(packet.points, size, margin).warp(frame.image)
                 driver_tiles.append(cv2.resize(driver_crop, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
                 face_tiles.append(cv2.resize(packet.generated, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
-            for name, measure in _MEASURES.items():
+            for name, measure in EXPRESSION_MEASURES.items():
                 driver_series[name].append(measure(packet.driver_aligned))
                 retarget_series[name].append(measure(packet.target_aligned))
             found = checker.detect(packet.generated)
             if found is None:
                 continue
             generated = Alignment.from_landmarks(found.points, size, margin).apply(found.points)
-            for name, measure in _MEASURES.items():
+            for name, measure in EXPRESSION_MEASURES.items():
                 paired_driver[name].append(driver_series[name][-1])
                 generated_series[name].append(measure(generated))
             generated_drift.append(rigid_distance(generated, target))
@@ -153,14 +156,14 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     generator_ms = stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)
     report = {
         "clip": clip, "model": str(model_path), "frames": frames, "frames_with_face": with_face,
-        "detect_rate": _json_number(detected / with_face if with_face else 0.0),
-        "shape_drift": _json_number(np.mean(generated_drift) / np.mean(driver_drift) if detected else math.nan),
+        "detect_rate": json_number(detected / with_face if with_face else 0.0),
+        "shape_drift": json_number(np.mean(generated_drift) / np.mean(driver_drift) if detected else math.nan),
         "calibrate_frames": calibrate_frames,
-        "generator_ms_p50": _json_number(generator_ms),
+        "generator_ms_p50": json_number(generator_ms),
     }
-    for name in _MEASURES:
-        report[f"{name}_corr"] = _json_number(pearson_correlation(paired_driver[name], generated_series[name]))
-        report[f"retarget_{name}_corr"] = _json_number(
+    for name in EXPRESSION_MEASURES:
+        report[f"{name}_corr"] = json_number(pearson_correlation(paired_driver[name], generated_series[name]))
+        report[f"retarget_{name}_corr"] = json_number(
             pearson_correlation(driver_series[name], retarget_series[name]))
     if breakage is not None:
         report.update(breakage.report(distances))

@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from evaluation.broken_frames import REFERENCE_LIMIT, SHEET_TILE, contact_sheet, write_sheet
+from evaluation.broken_frames import REFERENCE_LIMIT, SHEET_TILE, THUMBNAIL, contact_sheet, write_sheet
+from evaluation.driver import EXPRESSION_MEASURES, json_number
 from media.sources import open_source
-from models import face_topology as topology
 from models.alignment import Alignment
 from models.default_model import generator_path
 from models.errors import UserError
@@ -34,15 +34,13 @@ from models.files import write_json
 from models.generator_contract import require_mode
 from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.metrics import pearson_correlation
-from models.swap_mask import FEATHER, face_mask
+from models.swap_mask import face_mask, feather_dilated
 from models.tracking_landmarker import live_landmarker
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.pipeline import Packet, build_stages
 from realtime.stats import RunStats
 
 IDENTICAL_DB = 100.0  # outside_psnr when the outside is unchanged
-THUMBNAIL = 64
-_MEASURES = {"mouth_open": topology.mouth_opening, "eye_open": topology.eye_opening}
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
@@ -75,10 +73,6 @@ def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
     return slice(top, top + side), slice(left, left + side)
 
 
-def _number(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
-
-
 def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
                   reference: str | Path | None = None, sheet: str | Path | None = None,
                   max_frames: int | None = None, num_threads: int = DEFAULT_THREADS) -> dict:
@@ -98,12 +92,10 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
         from training.swap_data import load_faces
 
         identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT).crops)
-    reach = max(1, round(FEATHER * size))
-    dilation = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     squared_error, outside_pixels = 0.0, 0
     distances, driver_tiles, output_tiles = [], [], []
-    driver_series = {name: [] for name in _MEASURES}
-    output_series = {name: [] for name in _MEASURES}
+    driver_series = {name: [] for name in EXPRESSION_MEASURES}
+    output_series = {name: [] for name in EXPRESSION_MEASURES}
     frames = with_face = detected = 0
     stats = RunStats()
     with open_source(clip) as source, live_landmarker() as landmarker, \
@@ -114,16 +106,16 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                 break
             frames += 1
             packet = back.generate(front(Packet(frame)))
-            output = back.composite(packet)
             if packet.generated is None:
                 continue
+            output = back.composite(packet)
             if sheet is not None:
                 box = face_box(packet.points, frame.image.shape)
                 for tiles, image in ((driver_tiles, frame.image), (output_tiles, output)):
                     tiles.append(cv2.resize(image[box], (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
             with_face += 1
             face = face_mask(packet.driver_aligned, size)
-            changed = cv2.warpAffine(cv2.dilate(face, dilation), packet.alignment.inverse().matrix,
+            changed = cv2.warpAffine(feather_dilated(face), packet.alignment.inverse().matrix,
                                      frame.image.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
             outside = ~cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
             difference = output[outside].astype(np.float64) - frame.image[outside]
@@ -137,7 +129,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                 continue
             detected += 1
             aligned = Alignment.from_landmarks(found.points, size, runner.metadata.margin).apply(found.points)
-            for name, measure in _MEASURES.items():
+            for name, measure in EXPRESSION_MEASURES.items():
                 driver_series[name].append(measure(packet.driver_aligned))
                 output_series[name].append(measure(aligned))
     if frames == 0:
@@ -148,21 +140,21 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
         outside_psnr = IDENTICAL_DB if outside_pixels else math.nan
     report = {
         "clip": clip, "model": str(model_path), "mode": "swap", "frames": frames, "frames_with_face": with_face,
-        "outside_psnr": _number(outside_psnr),
-        "detect_rate": _number(detected / with_face if with_face else 0.0),
-        "generator_ms_p50": _number(stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)),
+        "outside_psnr": json_number(outside_psnr),
+        "detect_rate": json_number(detected / with_face if with_face else 0.0),
+        "generator_ms_p50": json_number(stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)),
     }
-    for name in _MEASURES:
-        report[f"{name}_corr"] = _number(pearson_correlation(driver_series[name], output_series[name]))
+    for name in EXPRESSION_MEASURES:
+        report[f"{name}_corr"] = json_number(pearson_correlation(driver_series[name], output_series[name]))
     if identity is not None and distances:
         pairs = np.asarray(distances)
         report.update({
-            "identity_share": _number(np.mean(pairs[:, 0] < pairs[:, 1])),
-            "distance_to_b_p50": _number(np.median(pairs[:, 0])),
-            "distance_to_a_p50": _number(np.median(pairs[:, 1])),
-            "identity_share_pasted": _number(np.mean(pairs[:, 2] < pairs[:, 3])),
-            "pasted_distance_to_b_p50": _number(np.median(pairs[:, 2])),
-            "pasted_distance_to_a_p50": _number(np.median(pairs[:, 3])),
+            "identity_share": json_number(np.mean(pairs[:, 0] < pairs[:, 1])),
+            "distance_to_b_p50": json_number(np.median(pairs[:, 0])),
+            "distance_to_a_p50": json_number(np.median(pairs[:, 1])),
+            "identity_share_pasted": json_number(np.mean(pairs[:, 2] < pairs[:, 3])),
+            "pasted_distance_to_b_p50": json_number(np.median(pairs[:, 2])),
+            "pasted_distance_to_a_p50": json_number(np.median(pairs[:, 3])),
             "reference_frames": len(identity.references),
             "per_frame_distance": [[round(float(value), 2) for value in pair] for pair in pairs],
         })

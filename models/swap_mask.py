@@ -17,6 +17,14 @@ FEATURE_MARGIN = 0.03  # eyes, brows and lips reach this share of the crop beyon
 FEATHER = 0.06  # the paste mask is eroded, then blurred, by this share of the crop
 
 
+def _ellipse(reach: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+
+
+def _feather_reach(size: int) -> int:
+    return max(1, round(FEATHER * size))
+
+
 def _fill(points: np.ndarray, size: int, groups) -> np.ndarray:
     mask = np.zeros((size, size), np.uint8)
     for group in groups:
@@ -33,14 +41,16 @@ def face_mask(points: np.ndarray, size: int) -> np.ndarray:
 def feature_mask(points: np.ndarray, size: int) -> np.ndarray:
     """(size, size) uint8 of 0/1: eyes with brows, and lips, widened by FEATURE_MARGIN."""
     mask = _fill(points, size, FEATURES)
-    reach = max(1, round(FEATURE_MARGIN * size))
-    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    return cv2.dilate(mask, _ellipse(max(1, round(FEATURE_MARGIN * size))))
 
 
 def feathered(mask: np.ndarray) -> np.ndarray:
     """A 0/1 mask eroded and blurred to (size, size) float32 in [0, 1]: 1 well inside, 0 at its edge."""
-    size = mask.shape[0]
-    reach = max(1, round(FEATHER * size))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    eroded = cv2.erode(mask.astype(np.float32), kernel)
+    reach = _feather_reach(mask.shape[0])
+    eroded = cv2.erode(mask.astype(np.float32), _ellipse(reach))
     return cv2.GaussianBlur(eroded, (0, 0), reach / 2.0)
+
+
+def feather_dilated(mask: np.ndarray) -> np.ndarray:
+    """A 0/1 mask grown by the feather width: beyond it no paste through :func:`feathered` reaches."""
+    return cv2.dilate(mask, _ellipse(_feather_reach(mask.shape[0])))

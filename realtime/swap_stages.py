@@ -104,9 +104,9 @@ class SwapBack(BackStages):
             output = kernels.dim(image, NO_FACE_DIM, np.empty_like(image))
             write_note(output, NO_FACE_NOTE)
             return output
-        packet.mask = feathered(face_mask(packet.driver_aligned, self.runner.size))
-        face = transfer_colour(packet.generated, packet.aligned_face, packet.mask)
-        return paste_face(image, face, packet.mask, packet.alignment)
+        mask = feathered(face_mask(packet.driver_aligned, self.runner.size))
+        face = transfer_colour(packet.generated, packet.aligned_face, mask)
+        return paste_face(image, face, mask, packet.alignment)
 
     def _finish(self, packet: Packet) -> np.ndarray:
         with self._time("post", packet):

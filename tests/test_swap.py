@@ -169,7 +169,7 @@ def test_train_swap_writes_a_run_that_resumes_exactly(swap_data, tmp_path):
     from training.swap_train import load_swap, train_swap
 
     whole = train_swap(_config(*swap_data, steps=4, save_every=2, validate_every=2), tmp_path / "whole")
-    assert whole["step"] == 4 and set(whole["validation"]) == {"b_psnr", "b_ssim"}
+    assert whole.step == 4 and set(whole.validation) == {"b_psnr", "b_ssim"}
     for name in ("config.json", "target_profile.json", "preview.jpg", "checkpoints/checkpoint"):
         assert (tmp_path / "whole" / name).is_file(), name
     assert list((tmp_path / "whole" / "logs").iterdir())
@@ -178,10 +178,10 @@ def test_train_swap_writes_a_run_that_resumes_exactly(swap_data, tmp_path):
 
     train_swap(_config(*swap_data, steps=2, save_every=2, validate_every=2), tmp_path / "parts")
     resumed = train_swap(_config(*swap_data, steps=4, save_every=2, validate_every=2), tmp_path / "parts", resume=True)
-    assert resumed["step"] == 4
+    assert resumed.step == 4
     restored = [weights_fingerprint(load_swap(tmp_path / name)[0].decoders[1]) for name in ("whole", "parts")]
     assert restored[0] == restored[1]
-    assert resumed["fingerprint"] == whole["fingerprint"]
+    assert resumed.fingerprint == whole.fingerprint
 
 
 def test_train_swap_cli_errors_are_one_line(swap_data, tmp_path, capsys):

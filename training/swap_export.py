@@ -13,9 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from models.errors import UserError
 from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
+from models.sampling import spread
 from training.config import SwapConfig
 from training.dataset import read_manifest
 
@@ -68,9 +68,7 @@ def export_swap(run_dir, out_path, options, log: Callable[[str], None] = print):
     log("embedding metadata")
     model_bytes = write_metadata(model_bytes, swap_metadata(run_dir, config, options.quantization))
     write_bytes_atomically(out_path, model_bytes)
-    parity = inputs[np.linspace(0, len(inputs) - 1, min(options.parity_count, len(inputs))).astype(int)]
-    if len(parity) == 0:
-        raise UserError(f"data {config.data_a}: no faces to check the export on")
+    parity = inputs[spread(len(inputs), options.parity_count)]
     log(f"checking TFLite against Keras on {len(parity)} faces of A")
     psnr = parity_psnr(model, model_bytes, parity, options.threads)
     return ExportReport(out_path, len(model_bytes), options.quantization, psnr, len(parity), "faces of A")

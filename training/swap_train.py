@@ -12,7 +12,6 @@ export), ``checkpoints/`` (complete ones only), ``logs/`` (TensorBoard) and
 from __future__ import annotations
 
 import shutil
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from training.checkpoints import (
 )
 from training.config import SwapConfig
 from training.swap_data import Faces, batch, load_faces
-from training.train import Progress, StopRequest, write_image, write_scalar
+from training.train import Progress, StopRequest, TrainResult, write_image, write_scalar
 
 B_LIMIT = 4000  # B's training faces held in memory, spread over its data set
 PREVIEW_FACES = 8
@@ -140,8 +139,9 @@ def _prepare_run_folder(config: SwapConfig, run_dir: Path, resume: bool) -> None
         shutil.copyfile(profile, run_dir / "target_profile.json")
 
 
-def train_swap(config: SwapConfig, run_dir, resume: bool = False) -> dict:
-    """Train (or resume) the swap run in ``run_dir`` up to ``config.steps``; returns where it stopped."""
+def train_swap(config: SwapConfig, run_dir, resume: bool = False) -> TrainResult:
+    """Train (or resume) the swap run in ``run_dir`` up to ``config.steps``; returns where it stopped
+    (its fingerprint is the encoder's)."""
     import tensorflow as tf
 
     run_dir = Path(run_dir)
@@ -210,5 +210,4 @@ def train_swap(config: SwapConfig, run_dir, resume: bool = False) -> dict:
         writer.flush()
     fingerprint = weights_fingerprint(swap.encoder)
     print(f"finished at step {current}; encoder weights fingerprint {fingerprint}", file=sys.stderr)
-    return {"step": current, "stopped_by": stopped_by, "fingerprint": fingerprint, "validation": measured,
-            "interrupted": stopped_by == signal.SIGINT}
+    return TrainResult(current, stopped_by, fingerprint, measured)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models.default_model import generator_path
 from models.errors import UserError
-from models.generator_contract import MODES, load_generator_file, require_mode
+from models.generator_contract import MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     args.model = generator_path(args.model, args.mode)
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
-    require_mode(load_generator_file(args.model)[1], args.mode, args.model)
     if args.mode == "swap":
         if args.driver is None:
             raise UserError("--mode swap measures a model on a driver clip: pass --driver CLIP, not --data")

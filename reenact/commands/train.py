@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
 
-from models.errors import UserError
 from models.generator_recipe import UPSAMPLE_MODES
-from training.checkpoints import CHECKPOINTS
+from reenact.config_flags import add_config_options, resolve_run_config
 from training.config import PRECISIONS, TrainConfig
 from training.dataset import read_manifest
 from training.train import make_strategy, train
@@ -44,7 +42,6 @@ OPTION_HELP = {
     "seed": "seed of weights and data order",
 }
 CHOICES = {"upsample": UPSAMPLE_MODES, "precision": PRECISIONS}
-PARSERS = {"int": int, "int | None": int, "float": float, "str": str}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,34 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder to create or resume")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN at its latest checkpoint (same data order and optimiser state)")
-    config_fields = {field.name: field for field in fields(TrainConfig)}
-    for name, help_text in OPTION_HELP.items():
-        field = config_fields[name]
-        flag = "--" + name.replace("_", "-")
-        if "(default" not in help_text:
-            help_text += f" (default {field.default})"
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            parser.add_argument(flag, type=PARSERS[field.type], choices=CHOICES.get(name), default=None,
-                                help=help_text)
+    add_config_options(parser, TrainConfig, OPTION_HELP, CHOICES)
 
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """The run's configuration: new from the flags, or the saved one with --resume."""
-    given = {name: getattr(args, name) for name in OPTION_HELP if getattr(args, name) is not None}
     data = str(Path(args.data).resolve())
-    if args.resume:
-        if not (Path(args.out) / "config.json").is_file():
-            raise UserError(f"run {args.out}: no config.json, nothing to resume; start it without --resume")
-        saved = TrainConfig.read(Path(args.out) / "config.json")
-        return saved.resumed_with(data=data, **given)
-    if (Path(args.out) / CHECKPOINTS).is_dir():
-        raise UserError(f"run {args.out} already holds checkpoints: pass --resume to continue it, "
-                        "or choose another --out")
-    manifest = read_manifest(Path(data))
-    given.setdefault("size", int(manifest["size"]))
-    return TrainConfig(data=data, **given)
+
+    def new(given: dict) -> TrainConfig:
+        size = int(read_manifest(Path(data))["size"])  # the data set's, unless --size says otherwise
+        return TrainConfig(data=data, **{"size": size, **given})
+
+    return resolve_run_config(args, TrainConfig, OPTION_HELP, {"data": data}, new)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from models.errors import UserError
-from training.checkpoints import CHECKPOINTS
+from reenact.config_flags import add_config_options, resolve_run_config
 from training.config import SwapConfig
 from training.dataset import read_manifest
 
-# CLI options: SwapConfig field -> help; every option parses to None when absent ("the
-# default" for a new run, "unchanged" for --resume).
+# CLI options: SwapConfig field -> help (reenact.config_flags makes the flags).
 OPTION_HELP = {
     "size": "face size in pixels",
     "width": "network base width",
@@ -34,7 +32,6 @@ OPTION_HELP = {
     "warp": "augmentation: random warp of the input (share of the crop)",
     "seed": "seed of weights and batches",
 }
-PARSERS = {"int": int, "float": float}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,35 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_b", type=Path, metavar="DATA_B", help="prepared faces of B, the target drawn live")
     parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder to create or resume")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN at its latest checkpoint")
-    config_fields = {field.name: field for field in fields(SwapConfig)}
-    for name, help_text in OPTION_HELP.items():
-        field = config_fields[name]
-        flag = "--" + name.replace("_", "-")
-        help_text += f" (default {field.default})"
-        if field.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            parser.add_argument(flag, type=PARSERS[field.type], default=None, help=help_text)
+    add_config_options(parser, SwapConfig, OPTION_HELP)
 
 
 def resolve_config(args: argparse.Namespace) -> SwapConfig:
     """The run's configuration: new from the flags, or the saved one with --resume."""
-    given = {name: getattr(args, name) for name in OPTION_HELP if getattr(args, name) is not None}
     data_a, data_b = str(Path(args.data_a).resolve()), str(Path(args.data_b).resolve())
     manifests = [read_manifest(Path(data)) for data in (data_a, data_b)]  # clear errors for bad data first
     if manifests[0]["margin"] != manifests[1]["margin"] or \
             manifests[0]["sketch_version"] != manifests[1]["sketch_version"]:
         raise UserError(f"data {args.data_a} and {args.data_b} were aligned differently (margins "
                         f"{manifests[0]['margin']} and {manifests[1]['margin']}); prepare both with the same --margin")
-    if args.resume:
-        if not (Path(args.out) / "config.json").is_file():
-            raise UserError(f"run {args.out}: no config.json, nothing to resume; start it without --resume")
-        saved = SwapConfig.read(Path(args.out) / "config.json")
-        return saved.resumed_with(data_a=data_a, data_b=data_b, **given)
-    if (Path(args.out) / CHECKPOINTS).is_dir():
-        raise UserError(f"run {args.out} already holds checkpoints: pass --resume to continue it, "
-                        "or choose another --out")
-    return SwapConfig(data_a=data_a, data_b=data_b, **given)
+    return resolve_run_config(args, SwapConfig, OPTION_HELP, {"data_a": data_a, "data_b": data_b},
+                              lambda given: SwapConfig(data_a=data_a, data_b=data_b, **given))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = resolve_config(args)
     result = train_swap(config, Path(args.out), resume=args.resume)
-    if result["stopped_by"] is not None:
-        name = signal.Signals(result["stopped_by"]).name
-        print(f"stopped by {name} at step {result['step']}; checkpoint saved; continue with: "
+    if result.stopped_by is not None:
+        name = signal.Signals(result.stopped_by).name
+        print(f"stopped by {name} at step {result.step}; checkpoint saved; continue with: "
               f"reenact train-swap {config.data_a} {config.data_b} --out {args.out} --resume", file=sys.stderr)
-        return 128 + result["stopped_by"]
-    print(f"trained {args.out} to step {result['step']}; export it with: "
+        return 128 + result.stopped_by
+    print(f"trained {args.out} to step {result.step}; export it with: "
           f"reenact export {args.out} --out swap.tflite --quant int8")
     return 0
