@@ -53,6 +53,7 @@ class SoakOptions:
     interval_s: float = SAMPLE_INTERVAL_S
     landmarker: str = PipelineOptions.landmarker
     overlap: bool = PipelineOptions.overlap
+    mode: str = LiveConfig.mode  # "swap": the face-swap loop, with a swap model
 
     def __post_init__(self):
         require(0 < self.minutes <= 24 * 60, f"--minutes {self.minutes:g}", "more than 0, at most a day (1440)")
@@ -104,7 +105,7 @@ def run_soak(options: SoakOptions, json_path: Path | None = None, plot_path: Pat
     controls = Controls("target")
     sink = CountingSink(seconds, controls)
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
-                        num_threads=options.num_threads, capture=CaptureOptions(pace=False),
+                        num_threads=options.num_threads, capture=CaptureOptions(pace=False), mode=options.mode,
                         pipeline=PipelineOptions(landmarker=options.landmarker, overlap=options.overlap))
     samples: list[tuple[float, float, int]] = []  # (seconds into the run, RSS MB, frames so far)
     done = threading.Event()
@@ -137,7 +138,7 @@ def soak_report(options: SoakOptions, per_second: np.ndarray, samples: list, sum
     first, last = _fps(per_second, 0, tenth), _fps(per_second, seconds - tenth, seconds)
     change = round((last - first) / first, 4) if first > 0 else None
     return {
-        "source": options.source, "model": str(options.model_path), "minutes": options.minutes,
+        "source": options.source, "model": str(options.model_path), "mode": options.mode, "minutes": options.minutes,
         "camera_fps": options.camera_fps, "clip_loops": loops, "landmarker": options.landmarker,
         "frames": int(per_second.sum()), "fps": round(float(per_second[:seconds].sum()) / max(seconds, 1), 2),
         "warmup_s": round(warmup_s, 1),
@@ -153,7 +154,7 @@ def soak_report(options: SoakOptions, per_second: np.ndarray, samples: list, sum
 
 
 def print_soak(report: dict) -> None:
-    print(f"soak: {report['minutes']:g} min of {report['source']} ({report['clip_loops']} loops): "
+    print(f"soak ({report['mode']}): {report['minutes']:g} min of {report['source']} ({report['clip_loops']} loops): "
           f"{report['frames']} frames, {report['fps']:.1f} fps")
     growth = report["rss_growth_mb"]
     print(f"  rss after warm-up {report['rss_after_warmup_mb']} MB, growth "

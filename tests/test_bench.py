@@ -306,5 +306,17 @@ def test_a_short_soak_samples_memory_and_frame_rate(tiny_generators, tmp_path):
     assert cv2.imread(str(tmp_path / "soak.png")) is not None
 
 
+def test_the_swap_loop_soaks_too_and_the_model_must_be_a_swap_model(tiny_generators, tmp_path):
+    result = _bench("--source", "sample", "--mode", "swap", "--minutes", 0.1, "--sample-every", 1,
+                    "--json", tmp_path / "soak.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "soak.json").read_text())
+    assert report["mode"] == "swap" and report["model"].endswith("default_swap.tflite")
+    assert report["frames"] > 30 and "soak (swap)" in result.stdout
+    refused = _bench("--source", "sample", "--mode", "swap", "--model", tiny_generators["int8"], "--minutes", 0.1)
+    assert refused.returncode == 2 and "--mode swap needs a face-swap model" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_soak_minutes_are_checked(tiny_generators):
     assert main(["bench", "--source", "sample", "--model", str(tiny_generators["int8"]), "--minutes", "0"]) == 2

@@ -11,7 +11,6 @@ from benchmarks.live_run import LiveBenchOptions
 from benchmarks.soak import SAMPLE_INTERVAL_S, SoakOptions, run_soak
 from media.camera_feed import DEFAULT_CAMERA_FPS
 from models.default_model import DEFAULT_GENERATOR, DEFAULT_SWAP, generator_path
-from models.errors import UserError
 from models.generator_contract import MODES
 from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
@@ -78,11 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     model_path = generator_path(args.model, args.mode)
     if args.minutes is not None:
-        if args.mode != "reenact":
-            raise UserError("--minutes soaks the re-enactment loop; leave out --mode swap")
         options = SoakOptions(source=args.source, model_path=model_path, minutes=args.minutes,
                               camera_fps=args.camera_fps, num_threads=args.threads, interval_s=args.sample_every,
-                              landmarker=args.landmarker, overlap=args.overlap)
+                              landmarker=args.landmarker, overlap=args.overlap, mode=args.mode)
         run_soak(options, args.json, args.plot)
         return 0
     live = LiveBenchOptions(source=args.source, model_path=model_path, frames=args.frames,
