@@ -2,7 +2,8 @@
 
 One implementation for both halves: training weighs its loss inside the mask (and more on
 eyes and mouth), the live loop pastes the decoded face back through the same mask,
-eroded and feathered so that no seam shows at the jaw or the hairline.
+eroded and feathered so that no seam shows at the jaw or the hairline, and both show the
+encoder the face alone (:func:`face_only`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from models.face_topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_OUTER, RIG
 FEATURES = (LEFT_EYE + LEFT_BROW, RIGHT_EYE + RIGHT_BROW, LIPS_OUTER)
 FEATURE_MARGIN = 0.03  # eyes, brows and lips reach this share of the crop beyond their contours
 FEATHER = 0.06  # the paste mask is eroded, then blurred, by this share of the crop
+OUTSIDE_GREY = 128  # what the encoder sees beyond the face: 0 in the networks' [-1, 1]
 
 
 def _ellipse(reach: int) -> np.ndarray:
@@ -54,3 +56,12 @@ def feathered(mask: np.ndarray) -> np.ndarray:
 def feather_dilated(mask: np.ndarray) -> np.ndarray:
     """A 0/1 mask grown by the feather width: beyond it no paste through :func:`feathered` reaches."""
     return cv2.dilate(mask, _ellipse(_feather_reach(mask.shape[0])))
+
+
+def face_only(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """An aligned face (S, S, 3) uint8 as the encoder sees it: mid-grey beyond its face mask grown
+    by the feather width (so the jaw's edge stays in view). A background, hair or clothes the
+    encoder never saw then cannot move its code: with the whole crop, a grey wall behind a
+    driver (the source side was filmed against blue) drew a blur of no one."""
+    keep = feather_dilated(face_mask(points, image.shape[0])).astype(bool)
+    return np.where(keep[:, :, None], image, np.uint8(OUTSIDE_GREY))

@@ -6,7 +6,9 @@ target's decoder) draws the target's face with the driver's expression and pose;
 is colour-matched to the driver's inside the face mask (mean and spread of each LAB
 channel, as DeepFaceLive does by default) and pasted back with the inverse of the
 alignment through that mask, eroded and feathered in aligned space
-(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own. Then the
+(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own. A model whose
+architecture says ``"input": "face"`` is shown the face alone, mid-grey beyond it, as it
+was in training; older ones the whole crop. Then the
 label and the invisible mark, as in re-enactment. The output keeps the source frame's size.
 """
 
@@ -16,7 +18,7 @@ import cv2
 import numpy as np
 
 from models.alignment import Alignment
-from models.swap_mask import face_mask, feathered
+from models.swap_mask import face_mask, face_only, feathered
 from provenance.label import burn_label, write_note
 from realtime import kernels
 from realtime.one_euro import OneEuroOptions
@@ -84,6 +86,11 @@ class SwapFront(LandmarkStages):
 class SwapBack(BackStages):
     """The swap model, colour transfer and paste, label, invisible mark and sinks."""
 
+    @property
+    def face_only(self) -> bool:
+        """Whether the model was trained on the face alone (``training.config.SwapConfig.face_only``)."""
+        return self.runner.metadata.architecture.get("input") == "face"
+
     def warm_up(self) -> None:
         self.runner.warm_up()
         size = self.runner.size
@@ -94,7 +101,8 @@ class SwapBack(BackStages):
     def generate(self, packet: Packet) -> Packet:
         if packet.aligned_face is not None:
             with self._time("generator", packet):
-                packet.generated = self.runner.generate(packet.aligned_face)
+                shown = face_only(packet.aligned_face, packet.driver_aligned) if self.face_only else packet.aligned_face
+                packet.generated = self.runner.generate(shown)
         return packet
 
     def composite(self, packet: Packet) -> np.ndarray:

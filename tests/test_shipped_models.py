@@ -52,6 +52,7 @@ def test_the_shipped_swap_model_draws_s1_from_free_faces_and_is_found_by_mode():
     _, metadata = load_generator_file(DEFAULT_SWAP)
     assert metadata.mode == "swap" and metadata.quantization == "int8"
     assert metadata.input_size == 128 and metadata.architecture["network"] == "swap-autoencoder"
+    assert metadata.architecture["input"] == "face"  # trained on the face alone: the live loop must cut it out
     assert "speaker s1" in metadata.identities["b"]["credit"]
     assert "GRID" in metadata.identities["a"]["credit"] and "sample" in metadata.identities["a"]["credit"]
     assert DEFAULT_SWAP.stat().st_size < 8_000_000

@@ -14,7 +14,7 @@ import pytest
 from models.alignment import Alignment
 from models.errors import UserError
 from models.generator_contract import ModelContractError, load_generator_file, require_mode
-from models.swap_mask import face_mask, feathered, feature_mask
+from models.swap_mask import OUTSIDE_GREY, face_mask, face_only, feather_dilated, feathered, feature_mask
 from provenance.label import label_present
 from realtime import kernels
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
@@ -23,7 +23,7 @@ from realtime.swap_stages import paste_face, transfer_colour
 from reenact.cli import main
 from tests.fakes import ListSource, RecordingSink, random_landmarks, write_synthetic_dataset
 from training.config import SwapConfig, TrainConfig
-from training.swap_data import augment, batch, load_faces, random_warp
+from training.swap_data import augment, batch, jitter_colour, load_faces, random_warp
 
 SIZE = 64
 TINY_SWAP_FLAGS = ["--size", str(SIZE), "--width", "4", "--code", "8", "--batch", "2", "--log-every", "1"]
@@ -138,7 +138,7 @@ def test_augmentation_moves_face_and_weights_together_and_warps_the_input_alone(
     points = random_landmarks(rng, SIZE)[:, :2]
     crop = np.zeros((SIZE, SIZE, 3), np.uint8)
     crop[face_mask(points, SIZE) == 1] = 255  # the face oval drawn white
-    still = _config(rotation=0.0, scale=0.0, shift=0.0, flip=False, warp=0.0)
+    still = _config(rotation=0.0, scale=0.0, shift=0.0, flip=False, warp=0.0, colour=0.0, face_only=False)
     inputs, target, weights = augment(crop, points, np.random.default_rng(1), still)
     np.testing.assert_array_equal(inputs, crop)
     np.testing.assert_array_equal(target, crop)
@@ -148,6 +148,28 @@ def test_augmentation_moves_face_and_weights_together_and_warps_the_input_alone(
     assert np.mean(white == (moved_weights[:, :, 0] > 0)) > 0.97  # the weights follow the face
     assert not np.array_equal(moved_inputs, moved)  # the input is bent on top
     np.testing.assert_array_equal(random_warp(crop, rng, 0.0), crop)
+
+
+def test_the_encoder_is_shown_the_face_alone_on_grey_in_a_changed_colour():
+    rng = np.random.default_rng(3)
+    points = random_landmarks(rng, SIZE)[:, :2]
+    crop = rng.integers(40, 200, (SIZE, SIZE, 3), dtype=np.uint8)
+    kept = feather_dilated(face_mask(points, SIZE)).astype(bool)
+    assert 0.1 < kept.mean() < 0.9
+    shown = face_only(crop, points)
+    np.testing.assert_array_equal(shown[kept], crop[kept])
+    assert np.all(shown[~kept] == OUTSIDE_GREY)
+
+    still = dict(rotation=0.0, scale=0.0, shift=0.0, flip=False, warp=0.0)
+    inputs, target, _ = augment(crop, points, np.random.default_rng(1), _config(colour=0.0, **still))
+    np.testing.assert_array_equal(inputs, shown)
+    np.testing.assert_array_equal(target, crop)  # the target keeps the face's own colours
+    inputs, target, _ = augment(crop, points, np.random.default_rng(1), _config(colour=0.2, **still))
+    np.testing.assert_array_equal(target, crop)
+    assert np.all(inputs[~kept] == OUTSIDE_GREY)
+    gains = inputs[kept].reshape(-1, 3).mean(0) / crop[kept].reshape(-1, 3).mean(0)
+    assert np.all((0.6 < gains) & (gains < 1.5)) and np.ptp(gains) > 0.01  # white balance and exposure moved
+    np.testing.assert_array_equal(jitter_colour(crop, rng, 0.0), crop)
 
 
 def test_swap_and_pix2pix_configurations_refuse_each_others_runs():
@@ -200,6 +222,7 @@ def test_export_writes_a_swap_model_that_says_what_it_is(swap_model, swap_data):
     assert metadata.mode == "swap" and metadata.input_size == SIZE and metadata.quantization == "int8"
     assert metadata.identities["a"]["data"] == swap_data[0].name and metadata.identities["b"]["data"] == "b"
     assert metadata.architecture["network"] == "swap-autoencoder" and metadata.architecture["size"] == SIZE
+    assert metadata.architecture["input"] == "face"  # the live loop shows it the face alone, as training did
     require_mode(metadata, "swap", model)
     with pytest.raises(ModelContractError, match="face-swap model.*--mode swap"):
         require_mode(metadata, "reenact", model)
@@ -223,6 +246,42 @@ def test_the_live_swap_loop_keeps_the_frame_and_labels_every_frame(swap_model, s
         changed = np.any(np.abs(output.astype(int) - source) > 12, axis=2)
         changed[:int(0.12 * source.shape[0])] = False  # the label's band
         assert 0.01 < changed.mean() < 0.35  # the face changed, the rest of the frame did not
+
+
+def test_the_live_loop_shows_the_model_what_its_training_showed(swap_model, sample_images, tmp_path):
+    """A face-only model gets mid-grey beyond the face; a model trained on whole crops the whole crop."""
+    import dataclasses
+
+    from media.sources import Frame
+    from models.generator_contract import write_metadata
+    from models.tracking_landmarker import live_landmarker
+    from realtime.pipeline import Packet, build_stages
+    from realtime.stats import RunStats
+
+    _, model = swap_model
+    model_bytes, metadata = load_generator_file(model)
+    whole_crop = tmp_path / "whole_crop.tflite"
+    whole_crop.write_bytes(write_metadata(model_bytes, dataclasses.replace(
+        metadata, architecture={**metadata.architecture, "input": "crop"})))
+    shown = {}
+    for name, path in (("face", model), ("crop", whole_crop)):
+        runner = GeneratorRunner.from_file(GeneratorOptions(path))
+        seen = []
+
+        def generate(face, real=runner.generate, seen=seen):  # the real model, its input kept
+            seen.append(face.copy())
+            return real(face)
+
+        runner.generate = generate
+        with live_landmarker() as landmarker:
+            front, back = build_stages(runner, landmarker, RunStats())
+            packet = back.generate(front(Packet(Frame(0, 0.0, 0.0, sample_images[0]))))
+        assert len(seen) == 1 and packet.generated is not None
+        kept = feather_dilated(face_mask(packet.driver_aligned, SIZE)).astype(bool)
+        np.testing.assert_array_equal(seen[0][kept], packet.aligned_face[kept])
+        shown[name] = (seen[0][~kept], packet.aligned_face[~kept])
+    assert np.all(shown["face"][0] == OUTSIDE_GREY)
+    np.testing.assert_array_equal(*shown["crop"])
 
 
 def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model, tiny_generators, capsys):

@@ -185,6 +185,13 @@ class SwapConfig(RunConfig):
     shift: float = 0.05
     flip: bool = True
     warp: float = 0.02
+    # The input alone, too: each colour channel scaled by 1 +- colour and the whole face by
+    # 1 +- colour (white balance and exposure), so that a driver's skin tone and light do not
+    # select the code; the decoder must still draw its identity's own colours.
+    colour: float = 0.2
+    # The encoder sees the face alone, mid-grey beyond it (models.swap_mask.face_only); the
+    # export records it as architecture "input": "face" and the live loop does the same.
+    face_only: bool = True
     seed: int = 0
     sketch_version: str = SKETCH_VERSION  # the front end (alignment) the crops come from
 
@@ -193,5 +200,5 @@ class SwapConfig(RunConfig):
         if self.size < 64 or self.size % 16:
             raise UserError(f"got size {self.size}, expected a multiple of 16 of at least 64 (e.g. 128)")
         if self.learning_rate <= 0 or min(self.ssim_weight, self.feature_weight, self.rotation, self.scale,
-                                          self.shift, self.warp) < 0:
+                                          self.shift, self.warp, self.colour) < 0:
             raise UserError("expected learning_rate > 0 and no negative loss weight or augmentation")

@@ -3,7 +3,9 @@
 A batch is a pure function of (seed, identity, step), drawn with replacement, so a resumed
 run sees exactly the batches an uninterrupted one would have. Each face is augmented twice
 over: one similarity transform (rotation, scale, shift, mirror) for the face and its target
-alike, then a random smooth warp of the input alone, which the decoder must undo.
+alike, then, for the input alone, a random change of colour and exposure, the face cut out
+on mid-grey (:func:`models.swap_mask.face_only`) and a random smooth warp, all of which the
+decoder must undo.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from models.errors import UserError
 from models.sampling import spread
-from models.swap_mask import face_mask, feature_mask
+from models.swap_mask import face_mask, face_only, feature_mask
 from training.config import SwapConfig
 from training.dataset import LANDMARK_COUNT, read_frame, read_manifest
 
@@ -78,6 +80,24 @@ def random_warp(image: np.ndarray, rng: np.random.Generator, amount: float) -> n
     return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def jitter_colour(image: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndarray:
+    """``image`` with each channel scaled by 1 + U(-amount, amount), times one exposure of the same spread."""
+    if amount <= 0:
+        return image.copy()
+    gains = (1.0 + rng.uniform(-amount, amount, 3)) * (1.0 + rng.uniform(-amount, amount))
+    return np.clip(image.astype(np.float32) * gains.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+
+
+def encoder_view(crop: np.ndarray, points: np.ndarray, config: SwapConfig) -> np.ndarray:
+    """What the encoder is shown of an aligned face: the face alone if ``config.face_only``."""
+    return face_only(crop, points) if config.face_only else crop
+
+
+def encoder_views(faces: Faces, config: SwapConfig) -> np.ndarray:
+    """(N, S, S, 3) uint8: :func:`encoder_view` of every face (previews, validation, export)."""
+    return np.stack([encoder_view(crop, points, config) for crop, points in zip(faces.crops, faces.points)])
+
+
 def augment(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
             config: SwapConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(input, target, weights) of one face: uint8, uint8 and float32 (see :func:`loss_weights`)."""
@@ -90,7 +110,8 @@ def augment(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
         matrix = np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([matrix, [0.0, 0.0, 1.0]])
     target = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     moved = points @ matrix[:, :2].T + matrix[:, 2]
-    return random_warp(target, rng, config.warp), target, loss_weights(moved, size, config.feature_weight)
+    shown = encoder_view(jitter_colour(target, rng, config.colour), moved, config)
+    return random_warp(shown, rng, config.warp), target, loss_weights(moved, size, config.feature_weight)
 
 
 def batch(faces: Faces, config: SwapConfig, identity: int, step: int) -> tuple[np.ndarray, ...]:

@@ -35,9 +35,10 @@ def swap_metadata(run_dir: Path, config: SwapConfig, quantization: str) -> Gener
     neutral = (np.asarray(profile["neutral_landmarks"], np.float64) * scale).round(3).tolist()
     credits = [f"Target (B): {manifest_b.get('credit') or data_b.name}",
                f"source side (A): {manifest_a.get('credit') or data_a.name}"]
-    architecture = {"size": config.size, "width": config.width, "code": config.code, "network": "swap-autoencoder"}
+    architecture = {"size": config.size, "width": config.width, "code": config.code, "network": "swap-autoencoder",
+                    "input": "face" if config.face_only else "crop"}
     training = {key: value for key, value in vars(config).items()
-                if key not in architecture and isinstance(value, (int, float, str, bool))}
+                if key not in architecture and key != "face_only" and isinstance(value, (int, float, str, bool))}
     training.update(run=run_dir.name, data_a=data_a.name, data_b=data_b.name)
     return GeneratorMetadata(
         input_size=config.size, sketch_version=manifest_b["sketch_version"], margin=float(manifest_b["margin"]),
@@ -50,7 +51,7 @@ def export_swap(run_dir, out_path, options, log: Callable[[str], None] = print):
     """Export the latest checkpoint of swap run ``run_dir`` to ``out_path``; an ExportReport."""
     from models.swap_networks import build_swap
     from training.export import ExportReport, convert, parity_psnr
-    from training.swap_data import load_faces
+    from training.swap_data import encoder_views, load_faces
     from training.swap_train import load_swap
 
     run_dir, out_path = Path(run_dir), Path(out_path)
@@ -59,7 +60,7 @@ def export_swap(run_dir, out_path, options, log: Callable[[str], None] = print):
     model = build_swap(swap.encoder, swap.decoders[1])
     faces = load_faces(config.data_a, config.size, ("train", "val"),
                        limit=max(options.representative_count, options.parity_count), progress=False)
-    inputs = faces.crops.astype(np.float32) / 127.5 - 1.0
+    inputs = encoder_views(faces, config).astype(np.float32) / 127.5 - 1.0
     if options.quantization == "int8":
         log(f"converting to TFLite (int8, calibrated on {len(inputs)} faces of A)")
     else:

@@ -32,7 +32,7 @@ from training.checkpoints import (
     weights_fingerprint,
 )
 from training.config import SwapConfig
-from training.swap_data import Faces, batch, load_faces
+from training.swap_data import Faces, batch, encoder_views, load_faces
 from training.train import Progress, StopRequest, TrainResult, write_image, write_scalar
 
 B_LIMIT = 4000  # B's training faces held in memory, spread over its data set
@@ -119,14 +119,14 @@ class SwapValidation:
         reconstructions, and the preview (A above, as B below)."""
         from models.swap_mask import face_mask
 
-        drawn = swap.swap(self.b_faces.crops)
+        drawn = swap.swap(encoder_views(self.b_faces, swap.config))
         psnrs, ssims = [], []
         for face, real, points in zip(drawn, self.b_faces.crops, self.b_faces.points):
             mask = face_mask(points, face.shape[0])[:, :, None]
             inside = mask[:, :, 0] == 1
             psnrs.append(metrics.psnr(face[inside], real[inside]))
             ssims.append(metrics.ssim(np.where(mask, face, real), real))
-        swapped = swap.swap(self.a_faces.crops)
+        swapped = swap.swap(encoder_views(self.a_faces, swap.config))
         preview = np.vstack([np.hstack(list(self.a_faces.crops)), np.hstack(list(swapped))])
         return {"b_psnr": float(np.mean(psnrs)), "b_ssim": float(np.mean(ssims))}, preview
 
