@@ -99,6 +99,9 @@ class LiveConfig:
 
     def __post_init__(self):
         require(self.mode in MODES, f"--mode {self.mode}", f"one of {', '.join(MODES)}")
+        # A swap is the driver's own frame with the target's face in it: nothing to lay out.
+        require(self.mode != "swap" or self.pipeline.layout == "target", f"--layout {self.pipeline.layout} "
+                "with --mode swap", "no --layout (a swap keeps the driver's own frame)")
         require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
         width, height = self.camera_size
         require(16 <= width <= 7680 and 16 <= height <= 4320 and width % 2 == 0 and height % 2 == 0,

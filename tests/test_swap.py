@@ -293,6 +293,9 @@ def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model
     assert main(["eval", "--mode", "swap", "--model", str(tiny_generators["int8"]), "--driver", "x.mp4",
                  "--json", "x.json"]) == 2
     assert "--mode swap needs a face-swap model" in capsys.readouterr().err
+    assert main(["live", "--mode", "swap", "--model", str(model), "--layout", "side-by-side",
+                 "--source", "no-such-camera.mp4"]) == 2
+    assert "--layout side-by-side with --mode swap" in capsys.readouterr().err
 
 
 def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model, swap_data, sample_video, tmp_path):

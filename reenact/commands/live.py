@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"exists, else {DEFAULT_FILE_OUTPUT})")
     parser.add_argument("--layout", choices=LAYOUTS, default="target",
                         help="target alone, driver and target side by side, or target with the driver "
-                             "in a corner (default %(default)s; the window's l key cycles)")
+                             "in a corner (default %(default)s; the window's l key cycles; "
+                             "--mode swap keeps the driver's frame)")
     parser.add_argument("--calibrate", type=int, default=RetargetOptions().calibrate_frames, metavar="N",
                         help="frames of the driver's neutral face to calibrate on; 0 turns retargeting "
                              "off (default %(default)s; the window's c key recalibrates)")
