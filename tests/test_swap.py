@@ -175,6 +175,11 @@ def test_the_encoder_is_shown_the_face_alone_on_grey_in_a_changed_colour():
 def test_swap_and_pix2pix_configurations_refuse_each_others_runs():
     config = _config()
     assert SwapConfig.from_json(config.to_json()) == config
+    assert config.face_only and config.colour > 0
+    saved_before = {key: value for key, value in json.loads(config.to_json()).items()
+                    if key not in ("face_only", "colour")}
+    older = SwapConfig.from_json(json.dumps(saved_before))  # a run saved before the face-only recipe
+    assert not older.face_only and older.colour == 0.0  # resumes as it was trained
     with pytest.raises(UserError, match="swap run.*train-swap"):
         TrainConfig.from_json(config.to_json())
     with pytest.raises(UserError, match="reenact run.*reenact train"):

@@ -31,6 +31,8 @@ class RunConfig:
 
     RESUMABLE: tuple = ()
     MODE: str = "reenact"
+    # Settings added after runs were saved without them, and what those runs did instead.
+    BEFORE: dict = {}
 
     def require_positive(self, *names: str) -> None:
         """UserError unless each named field is a positive integer."""
@@ -66,6 +68,7 @@ class RunConfig:
         if mode != cls.MODE:
             verb = "train-swap" if mode == "swap" else "train"
             raise UserError(f"{source}: a {mode} run, made by `reenact {verb}`; use that verb (or its export) on it")
+        data = {**cls.BEFORE, **data}
         known = {field.name for field in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -160,6 +163,7 @@ class SwapConfig(RunConfig):
 
     RESUMABLE = ("data_a", "data_b", "steps", "save_every", "validate_every", "log_every")
     MODE = "swap"
+    BEFORE = {"colour": 0.0, "face_only": False}  # the first swap runs: the whole crop, its own colours
 
     data_a: str  # the prepared faces of A, the driver side (the user)
     data_b: str  # the prepared faces of B, the target whose face is drawn

@@ -30,6 +30,8 @@ OPTION_HELP = {
     "shift": "augmentation: largest shift (share of the crop)",
     "flip": "augmentation: mirror faces at random",
     "warp": "augmentation: random warp of the input (share of the crop)",
+    "colour": "augmentation: largest change of the input's white balance and exposure (share)",
+    "face_only": "show the encoder the face alone, on grey (live does the same)",
     "seed": "seed of weights and batches",
 }
 
