@@ -10,7 +10,9 @@ model, colour transfer, paste), offline and without threads. Figures:
   inside the face mask) is nearer to B's real faces (the nearest of up to 3,000 from B's
   data set) than to A's own face in that frame, by the mean absolute difference (0-255)
   of 64 x 64 thumbnails inside the mask; ``identity_share_pasted`` the same for the face
-  as pasted (the output frame aligned back), whose colours the transfer has made A's;
+  as pasted (the output frame aligned back), with every thumbnail's colour levelled first
+  (each channel's mean and spread inside its face mask made the same): the transfer gives
+  the pasted face A's tone on purpose, and by raw colour it is always nearer A;
 - ``mouth_open_corr`` / ``eye_open_corr``: Pearson's r between the driver's measure and
   the output's, MediaPipe looking again (IMAGE mode) at every output frame;
 - ``detect_rate``: the share of output frames in which MediaPipe finds a face.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -40,26 +43,51 @@ from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, Generat
 from realtime.pipeline import Packet, build_stages
 from realtime.stats import RunStats
 
+if TYPE_CHECKING:
+    from training.swap_data import Faces
+
 IDENTICAL_DB = 100.0  # outside_psnr when the outside is unchanged
+
+
+LEVEL_MEAN, LEVEL_SPREAD = 128.0, 32.0  # each channel of a levelled thumbnail, inside its mask
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
+def _thumbnail_mask(mask: np.ndarray) -> np.ndarray:
+    return cv2.resize(mask.astype(np.float32), (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA) > 0.5
+
+
+def _level(thumbnail: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``thumbnail`` with each channel's mean and spread inside ``inside`` made LEVEL_MEAN and LEVEL_SPREAD."""
+    pixels = thumbnail[inside]
+    return (thumbnail - pixels.mean(0)) * (LEVEL_SPREAD / np.maximum(pixels.std(0), 1.0)) + LEVEL_MEAN
+
+
 class IdentityMeasure:
     """Distances of a swapped face to B's real faces and to A's own, inside the face mask."""
 
-    def __init__(self, b_crops: np.ndarray):
-        self.references = np.stack([_thumbnail(crop) for crop in b_crops])  # (R, T, T, 3)
+    def __init__(self, b_faces: Faces):
+        size = b_faces.crops.shape[1]
+        self.references = np.stack([_thumbnail(crop) for crop in b_faces.crops])  # (R, T, T, 3)
+        self.levelled = np.stack([_level(thumbnail, _thumbnail_mask(face_mask(points, size)))
+                                  for thumbnail, points in zip(self.references, b_faces.points)])
 
-    def distances(self, swapped: np.ndarray, driver: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-        """(to B, to A): mean absolute differences (0-255) inside ``mask`` (S, S) of 0/1."""
-        inside = cv2.resize(mask.astype(np.float32), (THUMBNAIL, THUMBNAIL), interpolation=cv2.INTER_AREA) > 0.5
-        probe = _thumbnail(swapped)[inside]
-        to_b = min(float(np.abs(self.references[start:start + 512][:, inside] - probe).mean(axis=(1, 2)).min())
-                   for start in range(0, len(self.references), 512))
-        to_a = float(np.abs(_thumbnail(driver)[inside] - probe).mean())
+    def distances(self, swapped: np.ndarray, driver: np.ndarray, mask: np.ndarray,
+                  levelled: bool = False) -> tuple[float, float]:
+        """(to B, to A): mean absolute differences (0-255) inside ``mask`` (S, S) of 0/1; with
+        ``levelled``, between thumbnails whose colours are levelled (:func:`_level`)."""
+        inside = _thumbnail_mask(mask)
+        probe, own = _thumbnail(swapped), _thumbnail(driver)
+        references = self.references
+        if levelled:
+            probe, own, references = _level(probe, inside), _level(own, inside), self.levelled
+        probe = probe[inside]
+        to_b = min(float(np.abs(references[start:start + 512][:, inside] - probe).mean(axis=(1, 2)).min())
+                   for start in range(0, len(references), 512))
+        to_a = float(np.abs(own[inside] - probe).mean())
         return to_b, to_a
 
 
@@ -91,7 +119,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     if reference is not None:
         from training.swap_data import load_faces
 
-        identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT).crops)
+        identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT))
     squared_error, outside_pixels = 0.0, 0
     distances, driver_tiles, output_tiles = [], [], []
     driver_series = {name: [] for name in EXPRESSION_MEASURES}
@@ -123,7 +151,8 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
             outside_pixels += difference.size
             if identity is not None:
                 distances.append(identity.distances(packet.generated, packet.aligned_face, face)
-                                 + identity.distances(packet.alignment.warp(output), packet.aligned_face, face))
+                                 + identity.distances(packet.alignment.warp(output), packet.aligned_face, face,
+                                                      levelled=True))
             found = checker.detect(output)
             if found is None:
                 continue

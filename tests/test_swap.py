@@ -303,6 +303,22 @@ def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model
     assert "--layout side-by-side with --mode swap" in capsys.readouterr().err
 
 
+def test_the_pasted_identity_measure_does_not_count_the_colour_transfer(swap_data):
+    from evaluation.swap import IdentityMeasure
+
+    faces = load_faces(swap_data[1], SIZE, progress=False)
+    measure = IdentityMeasure(faces)
+    face, points = faces.crops[0], faces.points[0]
+    mask = face_mask(points, SIZE)
+    toned = np.clip(face.astype(np.float32) * (0.7, 0.9, 1.3) + 10, 0, 255).astype(np.uint8)  # another light
+    other = load_faces(swap_data[0], SIZE, progress=False).crops[0]
+    raw_to_b, raw_to_other = measure.distances(toned, other, mask)
+    to_b, to_other = measure.distances(toned, other, mask, levelled=True)
+    assert to_b < 0.5 * raw_to_b  # levelled, B's own face in another light is B's face again
+    assert to_b < to_other
+    assert measure.distances(face, other, mask)[0] < 1e-3  # B's face is among B's references
+
+
 def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model, swap_data, sample_video, tmp_path):
     from evaluation.swap import evaluate_swap
 
