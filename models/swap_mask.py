@@ -17,6 +17,8 @@ FEATURES = (LEFT_EYE + LEFT_BROW, RIGHT_EYE + RIGHT_BROW, LIPS_OUTER)
 FEATURE_MARGIN = 0.03  # eyes, brows and lips reach this share of the crop beyond their contours
 FEATHER = 0.06  # the paste mask is eroded, then blurred, by this share of the crop
 OUTSIDE_GREY = 128  # what the encoder sees beyond the face: 0 in the networks' [-1, 1]
+# A swap model's architecture["input"]: what its encoder was trained on, so the live loop shows the same.
+FACE_INPUT, CROP_INPUT = "face", "crop"  # the face alone (face_only), or the whole aligned crop
 
 
 def _ellipse(reach: int) -> np.ndarray:
@@ -58,10 +60,10 @@ def feather_dilated(mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(mask, _ellipse(_feather_reach(mask.shape[0])))
 
 
-def face_only(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """An aligned face (S, S, 3) uint8 as the encoder sees it: mid-grey beyond its face mask grown
-    by the feather width (so the jaw's edge stays in view). A background, hair or clothes the
+def face_only(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """An aligned face (S, S, 3) uint8 as the encoder sees it: mid-grey beyond its face mask
+    (``mask``, from :func:`face_mask`) grown by the feather width (so the jaw's edge stays in view). A background, hair or clothes the
     encoder never saw then cannot move its code: with the whole crop, a grey wall behind a
     driver (the source side was filmed against blue) drew a blur of no one."""
-    keep = feather_dilated(face_mask(points, image.shape[0])).astype(bool)
+    keep = feather_dilated(mask).astype(bool)
     return np.where(keep[:, :, None], image, np.uint8(OUTSIDE_GREY))

@@ -124,10 +124,11 @@ class Packet:
     sketch: np.ndarray | None = None
     head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
     generated: np.ndarray | None = None  # the generator's face, (S, S, 3) uint8
-    # Face swap only (realtime.swap_stages): the frame-to-crop transform and the driver's
-    # aligned face (the model's input).
+    # Face swap only (realtime.swap_stages): the frame-to-crop transform, the driver's
+    # aligned face (the model's input) and its 0/1 face mask in the crop.
     alignment: Alignment | None = None
     aligned_face: np.ndarray | None = None
+    face_mask: np.ndarray | None = None
     output: np.ndarray | None = None  # the labelled frame the sinks get
     stage_ms: dict[str, float] = field(default_factory=dict)
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from models.alignment import Alignment
-from models.swap_mask import face_mask, face_only, feathered
+from models.swap_mask import FACE_INPUT, face_mask, face_only, feathered
 from provenance.label import burn_label, write_note
 from realtime import kernels
 from realtime.one_euro import OneEuroOptions
@@ -80,6 +80,7 @@ class SwapFront(LandmarkStages):
             packet.alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = packet.alignment.apply(packet.points)
             packet.aligned_face = packet.alignment.warp(frame.image)
+            packet.face_mask = face_mask(packet.driver_aligned, self.size)  # for the model's view and the paste
         return packet
 
 
@@ -89,7 +90,11 @@ class SwapBack(BackStages):
     @property
     def face_only(self) -> bool:
         """Whether the model was trained on the face alone (``training.config.SwapConfig.face_only``)."""
-        return self.runner.metadata.architecture.get("input") == "face"
+        return self.runner.metadata.architecture.get("input") == FACE_INPUT
+
+    def shown(self, aligned_face: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What the model is shown of an aligned face with 0/1 face ``mask``: what its training showed."""
+        return face_only(aligned_face, mask) if self.face_only else aligned_face
 
     def warm_up(self) -> None:
         self.runner.warm_up()
@@ -101,8 +106,7 @@ class SwapBack(BackStages):
     def generate(self, packet: Packet) -> Packet:
         if packet.aligned_face is not None:
             with self._time("generator", packet):
-                shown = face_only(packet.aligned_face, packet.driver_aligned) if self.face_only else packet.aligned_face
-                packet.generated = self.runner.generate(shown)
+                packet.generated = self.runner.generate(self.shown(packet.aligned_face, packet.face_mask))
         return packet
 
     def composite(self, packet: Packet) -> np.ndarray:
@@ -112,7 +116,7 @@ class SwapBack(BackStages):
             output = kernels.dim(image, NO_FACE_DIM, np.empty_like(image))
             write_note(output, NO_FACE_NOTE)
             return output
-        mask = feathered(face_mask(packet.driver_aligned, self.runner.size))
+        mask = feathered(packet.face_mask)
         face = transfer_colour(packet.generated, packet.aligned_face, mask)
         return paste_face(image, face, mask, packet.alignment)
 

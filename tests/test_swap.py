@@ -156,7 +156,7 @@ def test_the_encoder_is_shown_the_face_alone_on_grey_in_a_changed_colour():
     crop = rng.integers(40, 200, (SIZE, SIZE, 3), dtype=np.uint8)
     kept = feather_dilated(face_mask(points, SIZE)).astype(bool)
     assert 0.1 < kept.mean() < 0.9
-    shown = face_only(crop, points)
+    shown = face_only(crop, face_mask(points, SIZE))
     np.testing.assert_array_equal(shown[kept], crop[kept])
     assert np.all(shown[~kept] == OUTSIDE_GREY)
 

@@ -61,9 +61,10 @@ def load_faces(data_dir, size: int, splits: tuple[str, ...] = ("train",), limit:
     return Faces(crops, points, tuple(entries))
 
 
-def loss_weights(points: np.ndarray, size: int, feature_weight: float) -> np.ndarray:
-    """(size, size, 1) float32: 1 inside the face, 1 + feature_weight on eyes, brows and lips, 0 outside."""
-    weights = face_mask(points, size).astype(np.float32) * (1.0 + feature_weight * feature_mask(points, size))
+def loss_weights(mask: np.ndarray, points: np.ndarray, feature_weight: float) -> np.ndarray:
+    """(S, S, 1) float32: 1 inside the face ``mask`` of ``points``, 1 + feature_weight on eyes, brows
+    and lips, 0 outside."""
+    weights = mask.astype(np.float32) * (1.0 + feature_weight * feature_mask(points, mask.shape[0]))
     return weights[:, :, None]
 
 
@@ -88,14 +89,16 @@ def jitter_colour(image: np.ndarray, rng: np.random.Generator, amount: float) ->
     return np.clip(image.astype(np.float32) * gains.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
 
 
-def encoder_view(crop: np.ndarray, points: np.ndarray, config: SwapConfig) -> np.ndarray:
-    """What the encoder is shown of an aligned face: the face alone if ``config.face_only``."""
-    return face_only(crop, points) if config.face_only else crop
+def encoder_view(crop: np.ndarray, mask: np.ndarray, config: SwapConfig) -> np.ndarray:
+    """What the encoder is shown of an aligned face with face ``mask``: the face alone if ``config.face_only``."""
+    return face_only(crop, mask) if config.face_only else crop
 
 
 def encoder_views(faces: Faces, config: SwapConfig) -> np.ndarray:
     """(N, S, S, 3) uint8: :func:`encoder_view` of every face (previews, validation, export)."""
-    return np.stack([encoder_view(crop, points, config) for crop, points in zip(faces.crops, faces.points)])
+    size = faces.crops.shape[1]
+    return np.stack([encoder_view(crop, face_mask(points, size), config)
+                     for crop, points in zip(faces.crops, faces.points)])
 
 
 def augment(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
@@ -110,8 +113,9 @@ def augment(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
         matrix = np.array([[-1.0, 0.0, size - 1.0], [0.0, 1.0, 0.0]]) @ np.vstack([matrix, [0.0, 0.0, 1.0]])
     target = cv2.warpAffine(crop, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     moved = points @ matrix[:, :2].T + matrix[:, 2]
-    shown = encoder_view(jitter_colour(target, rng, config.colour), moved, config)
-    return random_warp(shown, rng, config.warp), target, loss_weights(moved, size, config.feature_weight)
+    mask = face_mask(moved, size)
+    shown = encoder_view(jitter_colour(target, rng, config.colour), mask, config)
+    return random_warp(shown, rng, config.warp), target, loss_weights(mask, moved, config.feature_weight)
 
 
 def batch(faces: Faces, config: SwapConfig, identity: int, step: int) -> tuple[np.ndarray, ...]:

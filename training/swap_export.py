@@ -16,6 +16,7 @@ import numpy as np
 from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
 from models.sampling import spread
+from models.swap_mask import CROP_INPUT, FACE_INPUT
 from training.config import SwapConfig
 from training.dataset import read_manifest
 
@@ -36,7 +37,8 @@ def swap_metadata(run_dir: Path, config: SwapConfig, quantization: str) -> Gener
     credits = [f"Target (B): {manifest_b.get('credit') or data_b.name}",
                f"source side (A): {manifest_a.get('credit') or data_a.name}"]
     architecture = {"size": config.size, "width": config.width, "code": config.code, "network": "swap-autoencoder",
-                    "input": "face" if config.face_only else "crop"}
+                    "input": FACE_INPUT if config.face_only else CROP_INPUT}
+    # face_only is recorded as the architecture's "input", not twice.
     training = {key: value for key, value in vars(config).items()
                 if key not in architecture and key != "face_only" and isinstance(value, (int, float, str, bool))}
     training.update(run=run_dir.name, data_a=data_a.name, data_b=data_b.name)
