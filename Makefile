@@ -67,7 +67,7 @@ default-swap: install
 	$(VENV)/bin/reenact prepare ../shared/data/faces ../shared/data/target sample --out data/swap_a --size 128 --credit "$(SWAP_A_CREDIT)"
 	$(VENV)/bin/reenact train-swap data/swap_a data/s1 --out runs/swap
 	$(VENV)/bin/reenact export runs/swap --out models/default_swap.tflite --quant int8
-	$(VENV)/bin/python -m benchmarks.drivers --mode swap --model models/default_swap.tflite --reference data/s1 --out out/drivers_swap
+	$(VENV)/bin/python -m benchmarks.drivers --mode swap --model models/default_swap.tflite --reference data/s1 --source-side data/swap_a --out out/drivers_swap
 
 clean:
 	rm -rf out .pytest_cache

@@ -1,7 +1,7 @@
 """Every shared driver through one generator: broken-frame share, expression transfer, a contact sheet each.
 
 Run: ``.venv/bin/python -m benchmarks.drivers --model M.tflite --reference DATA --out DIR
-[--drivers ../shared/data/drivers] [--label NAME] [--mode swap]``.
+[--drivers ../shared/data/drivers] [--label NAME] [--mode swap --source-side DATA_A]``.
 
 What a person sees is the measure: for each driver clip (every video in ``--drivers``,
 plus the built-in ``sample``) this runs ``reenact eval --driver`` with the target's data
@@ -9,13 +9,14 @@ set as the broken-frame reference, writes ``DIR/<driver>.json`` and the contact 
 ``DIR/<driver>.jpg`` (driver above generated, 16 frames, broken ones framed red), and
 prints one table row per driver. ``DIR/drivers.json`` holds the rows. ``--mode swap``
 measures a face-swap model instead (``reenact eval --mode swap``: the frame outside the
-face kept, identity, expression; the sheet shows driver above swapped).
+face kept, identity, expression, broken frames; the sheet shows driver above swapped).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 from media.formats import VIDEO_SUFFIXES
@@ -25,7 +26,7 @@ from models.files import write_json
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
            "detect_rate", "mouth_open_corr", "eye_open_corr")
-SWAP_COLUMNS = ("outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50", "distance_to_a_p50",
+SWAP_COLUMNS = ("broken_share", "outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50", "distance_to_a_p50",
                 "detect_rate", "mouth_open_corr", "eye_open_corr")
 
 
@@ -41,11 +42,11 @@ def columns_of(mode: str) -> tuple[str, ...]:
 
 
 def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str,
-                    mode: str = "reenact") -> list[dict]:
+                    mode: str = "reenact", source_side: Path | None = None) -> list[dict]:
     from evaluation.driver import evaluate_driver
     from evaluation.swap import evaluate_swap
 
-    evaluate = evaluate_swap if mode == "swap" else evaluate_driver
+    evaluate = partial(evaluate_swap, source_side=source_side) if mode == "swap" else evaluate_driver
     columns = columns_of(mode)
     rows = []
     for clip in clips:
@@ -69,13 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", help="the model's name in the table (default: its file name)")
     parser.add_argument("--mode", choices=("reenact", "swap"), default="reenact",
                         help="a generator, or a face-swap model with B's data set as --reference")
+    parser.add_argument("--source-side", type=Path, metavar="DATA_A",
+                        help="with --mode swap: A's prepared faces, for the broken-frame share")
     args = parser.parse_args(argv)
     try:
         if not args.drivers.is_dir():
             raise UserError(f"drivers {args.drivers}: no such folder")
         print("  ".join(("model", "driver", *columns_of(args.mode))))
         rows = measure_drivers(args.model, args.reference, args.out, driver_clips(args.drivers),
-                               args.label or args.model.name, args.mode)
+                               args.label or args.model.name, args.mode, args.source_side)
         write_json(args.out / "drivers.json", rows)
     except UserError as error:
         print(f"benchmarks.drivers: error: {error}", file=sys.stderr)

@@ -15,7 +15,14 @@ model, colour transfer, paste), offline and without threads. Figures:
   the pasted face A's tone on purpose, and by raw colour it is always nearer A;
 - ``mouth_open_corr`` / ``eye_open_corr``: Pearson's r between the driver's measure and
   the output's, MediaPipe looking again (IMAGE mode) at every output frame;
-- ``detect_rate``: the share of output frames in which MediaPipe finds a face.
+- ``detect_rate``: the share of output frames in which MediaPipe finds a face;
+- ``broken_share``: the share of frames whose swapped face is broken: farther from B's
+  nearest real face (the ``identity_share`` distance) than BROKEN_FACTOR times the median
+  distance of the model's swaps of the source side's own faces (A's data set, which it was
+  trained to swap: its in-distribution level, the rule :mod:`evaluation.broken_frames`
+  applies to a generator). Not B's own held-out faces: B's decoder redraws those almost
+  exactly (about a third of a driver's distance), and every driver's face, in its own pose
+  and shape, would count as broken.
 """
 
 from __future__ import annotations
@@ -27,7 +34,15 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from evaluation.broken_frames import REFERENCE_LIMIT, SHEET_TILE, THUMBNAIL, contact_sheet, write_sheet
+from evaluation.broken_frames import (
+    BROKEN_FACTOR,
+    LEVEL_LIMIT,
+    REFERENCE_LIMIT,
+    SHEET_TILE,
+    THUMBNAIL,
+    contact_sheet,
+    write_sheet,
+)
 from evaluation.driver import EXPRESSION_MEASURES, json_number
 from media.sources import open_source
 from models.alignment import Alignment
@@ -90,6 +105,13 @@ class IdentityMeasure:
         to_a = float(np.abs(own[inside] - probe).mean())
         return to_b, to_a
 
+    def in_distribution(self, source_side: Faces, draw) -> np.ndarray:
+        """(L,) distances to B of ``draw(crop, mask)`` (the model under test) on A's faces."""
+        size = source_side.crops.shape[1]
+        masks = [face_mask(points, size) for points in source_side.points]
+        return np.array([self.distances(draw(crop, mask), crop, mask)[0]
+                         for crop, mask in zip(source_side.crops, masks)], np.float32)
+
 
 def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
     """A square around the face (1.8 times its landmarks' extent), inside a frame of ``shape``."""
@@ -103,23 +125,32 @@ def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
 
 def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
                   reference: str | Path | None = None, sheet: str | Path | None = None,
-                  max_frames: int | None = None, num_threads: int = DEFAULT_THREADS) -> dict:
+                  max_frames: int | None = None, num_threads: int = DEFAULT_THREADS,
+                  source_side: str | Path | None = None) -> dict:
     """Run ``clip`` through the live swap path with ``model_path``; write and return the figures.
 
     ``model_path`` None is the shipped swap model. ``reference``, B's prepared data set,
-    enables the identity figures. ``sheet`` gets 16 frames with a face, the driver's above the
-    output, each a square around the face.
+    enables the identity figures; with ``source_side``, A's, the broken-frame share too.
+    ``sheet`` gets 16 frames with a face, the driver's above the output, each a square
+    around the face, broken ones framed red.
     """
     clip = str(clip)
     model_path = generator_path(model_path, "swap")
     runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
     require_mode(runner.metadata, "swap", model_path)
     size = runner.metadata.input_size
-    identity = None
+    identity = level = None
     if reference is not None:
         from training.swap_data import load_faces
 
         identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT))
+    elif source_side is not None:
+        raise UserError("the broken-frame share of a swap (--source-side) is measured against B: pass --reference too")
+    a_faces = None
+    if source_side is not None:
+        from training.swap_data import load_faces
+
+        a_faces = load_faces(source_side, size, ("train", "val"), limit=LEVEL_LIMIT)
     squared_error, outside_pixels = 0.0, 0
     distances, driver_tiles, output_tiles = [], [], []
     driver_series = {name: [] for name in EXPRESSION_MEASURES}
@@ -129,6 +160,8 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
         front, back = build_stages(runner, landmarker, stats)
+        if a_faces is not None:
+            level = identity.in_distribution(a_faces, lambda crop, mask: runner.generate(back.shown(crop, mask)))
         for frame in source:
             if max_frames is not None and frames >= max_frames:
                 break
@@ -142,7 +175,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                 for tiles, image in ((driver_tiles, frame.image), (output_tiles, output)):
                     tiles.append(cv2.resize(image[box], (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
             with_face += 1
-            face = face_mask(packet.driver_aligned, size)
+            face = packet.face_mask
             changed = cv2.warpAffine(feather_dilated(face), packet.alignment.inverse().matrix,
                                      frame.image.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
             outside = ~cv2.dilate(changed.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -175,6 +208,9 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     }
     for name in EXPRESSION_MEASURES:
         report[f"{name}_corr"] = json_number(pearson_correlation(driver_series[name], output_series[name]))
+        # (driver, output) of every frame where the output's face was found: where the figure is lost
+        report[f"per_frame_{name}"] = [[round(float(driver), 4), round(float(output), 4)]
+                                       for driver, output in zip(driver_series[name], output_series[name])]
     if identity is not None and distances:
         pairs = np.asarray(distances)
         report.update({
@@ -187,8 +223,14 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
             "reference_frames": len(identity.references),
             "per_frame_distance": [[round(float(value), 2) for value in pair] for pair in pairs],
         })
+    broken = None
+    if level is not None and distances:
+        threshold = BROKEN_FACTOR * float(np.median(level))
+        broken = [bool(pair[0] > threshold) for pair in distances]
+        report.update({"broken_share": json_number(np.mean(broken)), "broken_threshold": json_number(threshold),
+                       "in_distribution_p50": json_number(np.median(level)), "level_frames": len(level)})
     if sheet is not None and output_tiles:
-        write_sheet(Path(sheet), contact_sheet(driver_tiles, output_tiles))
+        write_sheet(Path(sheet), contact_sheet(driver_tiles, output_tiles, broken))
     if json_out is not None:
         write_json(Path(json_out), report)
     return report

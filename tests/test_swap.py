@@ -324,8 +324,14 @@ def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model,
 
     _, model = swap_model
     report = evaluate_swap(sample_video, model, tmp_path / "swap.json", reference=swap_data[1],
-                           sheet=tmp_path / "sheet.png", max_frames=20)
+                           sheet=tmp_path / "sheet.png", max_frames=20, source_side=swap_data[0])
     assert report["frames"] == 20 and report["frames_with_face"] == 20
+    assert main(["eval", "--model", str(tiny_generators["int8"]), "--driver", "x.mp4", "--json", "x.json",
+                 "--source-side", "a"]) == 2
+    assert "--source-side is the face-swap source side" in capsys.readouterr().err
+    assert main(["eval", "--mode", "swap", "--model", str(model), "--driver", "x.mp4", "--json", "x.json",
+                 "--source-side", "a"]) == 2  # a broken share needs B's faces to measure against
+    assert "pass --reference too" in capsys.readouterr().err
     assert report["outside_psnr"] >= 40.0
     assert 0.0 <= report["identity_share"] <= 1.0 and report["distance_to_a_p50"] > 0
     assert len(report["per_frame_distance"]) == 20
@@ -344,6 +350,20 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(swap_data, tmp_path):
 
     from training.checkpoints import latest_checkpoint
 
+def test_the_broken_level_of_a_swap_is_its_distance_on_the_source_sides_faces(swap_data):
+    from evaluation.swap import IdentityMeasure
+
+    a_faces, b_faces = (load_faces(data, SIZE, progress=False) for data in swap_data)
+    measure = IdentityMeasure(b_faces)
+    # A model that drew B's faces exactly would sit at distance 0; one that returned A's own
+    # face, unswapped, as far as A is from B; one halfway between, nearer.
+    assert np.all(measure.in_distribution(a_faces, lambda crop, mask: b_faces.crops[0]) < 1e-3)
+    unswapped = measure.in_distribution(a_faces, lambda crop, mask: crop)
+    halfway = measure.in_distribution(
+        a_faces, lambda crop, mask: ((crop.astype(np.uint16) + b_faces.crops[0]) // 2).astype(np.uint8))
+    assert len(unswapped) == len(a_faces) and np.all(unswapped > 1.0) and np.all(halfway < 0.75 * unswapped)
+
+
     repository = Path(__file__).resolve().parents[1]
     run_dir = tmp_path / "interrupted"
     command = [sys.executable, "-m", "reenact.cli", "train-swap", str(swap_data[0]), str(swap_data[1]),
@@ -354,6 +374,12 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(swap_data, tmp_path):
     lines, deadline = [], time.monotonic() + 120
     for line in process.stderr:
         lines.append(line)
+    # Broken: farther from B than 2.3 times the model's swaps of A's own faces are.
+    assert report["level_frames"] == len(load_faces(swap_data[0], SIZE, ("train", "val"), progress=False))
+    assert report["broken_threshold"] == pytest.approx(2.3 * report["in_distribution_p50"], abs=1e-3)
+    to_b = np.array(report["per_frame_distance"])[:, 0]
+    assert report["broken_share"] == pytest.approx(np.mean(to_b > report["broken_threshold"]), abs=1e-4)
+    assert len(report["per_frame_mouth_open"]) == round(report["detect_rate"] * 20)
         if line.startswith("step 3/") or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGINT)

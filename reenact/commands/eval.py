@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=Path, metavar="DATA",
                         help="with --driver: the target's prepared data set; measures broken frames (with "
                              "--mode swap: identity) against its real faces")
+    parser.add_argument("--source-side", type=Path, metavar="DATA_A",
+                        help="with --mode swap and --reference: the prepared faces the model was trained to "
+                             "swap from (A); measures broken frames against how far its swaps of them are from B")
     parser.add_argument("--sheet", type=Path, metavar="PNG",
                         help="with --driver: contact sheet of 16 frames, driver above generated")
 
@@ -45,12 +48,15 @@ def run(args: argparse.Namespace) -> int:
     args.model = generator_path(args.model, args.mode)
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
+    if args.source_side is not None and args.mode != "swap":
+        raise UserError("--source-side is the face-swap source side: it needs --mode swap")
     if args.mode == "swap":
         if args.driver is None:
             raise UserError("--mode swap measures a model on a driver clip: pass --driver CLIP, not --data")
         from evaluation.swap import evaluate_swap
 
-        figures = evaluate_swap(args.driver, args.model, args.json, reference=args.reference, sheet=args.sheet)
+        figures = evaluate_swap(args.driver, args.model, args.json, reference=args.reference, sheet=args.sheet,
+                                source_side=args.source_side)
     elif args.data is not None:
         from evaluation.data import evaluate_data
 
