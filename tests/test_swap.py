@@ -133,6 +133,31 @@ def test_a_batch_is_a_function_of_seed_identity_and_step(swap_data):
     assert set(np.unique(weights)) <= {0.0, 1.0, 1.0 + config.feature_weight}
 
 
+def test_mouth_balance_draws_the_rare_open_mouths_as_often_as_the_shut_ones():
+    from models.face_topology import INNER_LIP_LOWER, INNER_LIP_UPPER, inter_ocular
+    from training.swap_data import Faces
+
+    rng = np.random.default_rng(4)
+    points = np.stack([random_landmarks(rng, SIZE)[:, :2] for _ in range(100)])
+    for index, face in enumerate(points):  # 90 shut mouths, 10 wide open, as in s1's sentences
+        face[INNER_LIP_LOWER] = face[INNER_LIP_UPPER] + (0, (0.32 if index < 10 else 0.01) * inter_ocular(face))
+    faces = Faces(np.zeros((100, SIZE, SIZE, 3), np.uint8), points, tuple(range(100)))
+    assert faces.draw_weights(0.0) is None
+    weights = faces.draw_weights(1.0)
+    assert weights[:10].sum() == pytest.approx(0.5) and weights.sum() == pytest.approx(1.0)
+
+    def open_share(balance):  # which faces batches draw: a face's crop carries its index
+        indexed = Faces(np.arange(100, dtype=np.uint8)[:, None, None, None] * np.ones((1, SIZE, SIZE, 3), np.uint8),
+                        points, faces.ids)
+        still = _config(mouth_balance=balance, rotation=0.0, scale=0.0, shift=0.0, flip=False, warp=0.0,
+                        colour=0.0, face_only=False, batch=4)
+        drawn = [round((target[0, 0, 0] + 1.0) * 127.5) for step in range(100)
+                 for target in batch(indexed, still, 1, step)[1]]
+        return np.mean(np.array(drawn) < 10)
+
+    assert open_share(0.0) < 0.2 and 0.35 < open_share(1.0) < 0.65
+
+
 def test_augmentation_moves_face_and_weights_together_and_warps_the_input_alone():
     rng = np.random.default_rng(0)
     points = random_landmarks(rng, SIZE)[:, :2]
@@ -301,6 +326,12 @@ def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model
     assert main(["live", "--mode", "swap", "--model", str(model), "--layout", "side-by-side",
                  "--source", "no-such-camera.mp4"]) == 2
     assert "--layout side-by-side with --mode swap" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tiny_generators["int8"]), "--driver", "x.mp4", "--json", "x.json",
+                 "--source-side", "a"]) == 2
+    assert "--source-side is the face-swap source side" in capsys.readouterr().err
+    assert main(["eval", "--mode", "swap", "--model", str(model), "--driver", "x.mp4", "--json", "x.json",
+                 "--source-side", "a"]) == 2  # a broken share needs B's faces to measure against
+    assert "pass --reference too" in capsys.readouterr().err
 
 
 def test_the_pasted_identity_measure_does_not_count_the_colour_transfer(swap_data):
@@ -319,6 +350,20 @@ def test_the_pasted_identity_measure_does_not_count_the_colour_transfer(swap_dat
     assert measure.distances(face, other, mask)[0] < 1e-3  # B's face is among B's references
 
 
+def test_the_broken_level_of_a_swap_is_its_distance_on_the_source_sides_faces(swap_data):
+    from evaluation.swap import IdentityMeasure
+
+    a_faces, b_faces = (load_faces(data, SIZE, progress=False) for data in swap_data)
+    measure = IdentityMeasure(b_faces)
+    # A model that drew B's faces exactly would sit at distance 0; one that returned A's own
+    # face, unswapped, as far as A is from B; one halfway between, nearer.
+    assert np.all(measure.in_distribution(a_faces, lambda crop, mask: b_faces.crops[0]) < 1e-3)
+    unswapped = measure.in_distribution(a_faces, lambda crop, mask: crop)
+    halfway = measure.in_distribution(
+        a_faces, lambda crop, mask: ((crop.astype(np.uint16) + b_faces.crops[0]) // 2).astype(np.uint8))
+    assert len(unswapped) == len(a_faces) and np.all(unswapped > 1.0) and np.all(halfway < 0.75 * unswapped)
+
+
 def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model, swap_data, sample_video, tmp_path):
     from evaluation.swap import evaluate_swap
 
@@ -326,15 +371,15 @@ def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model,
     report = evaluate_swap(sample_video, model, tmp_path / "swap.json", reference=swap_data[1],
                            sheet=tmp_path / "sheet.png", max_frames=20, source_side=swap_data[0])
     assert report["frames"] == 20 and report["frames_with_face"] == 20
-    assert main(["eval", "--model", str(tiny_generators["int8"]), "--driver", "x.mp4", "--json", "x.json",
-                 "--source-side", "a"]) == 2
-    assert "--source-side is the face-swap source side" in capsys.readouterr().err
-    assert main(["eval", "--mode", "swap", "--model", str(model), "--driver", "x.mp4", "--json", "x.json",
-                 "--source-side", "a"]) == 2  # a broken share needs B's faces to measure against
-    assert "pass --reference too" in capsys.readouterr().err
     assert report["outside_psnr"] >= 40.0
     assert 0.0 <= report["identity_share"] <= 1.0 and report["distance_to_a_p50"] > 0
     assert len(report["per_frame_distance"]) == 20
+    # Broken: farther from B than 2.3 times the model's swaps of A's own faces are.
+    assert report["level_frames"] == len(load_faces(swap_data[0], SIZE, ("train", "val"), progress=False))
+    assert report["broken_threshold"] == pytest.approx(2.3 * report["in_distribution_p50"], abs=1e-3)
+    to_b = np.array(report["per_frame_distance"])[:, 0]
+    assert report["broken_share"] == pytest.approx(np.mean(to_b > report["broken_threshold"]), abs=1e-4)
+    assert len(report["per_frame_mouth_open"]) == round(report["detect_rate"] * 20)
     assert json.loads((tmp_path / "swap.json").read_text())["mode"] == "swap"
     sheet = cv2.imread(str(tmp_path / "sheet.png"))
     assert sheet is not None and sheet.shape[1] == 8 * 128
@@ -350,20 +395,6 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(swap_data, tmp_path):
 
     from training.checkpoints import latest_checkpoint
 
-def test_the_broken_level_of_a_swap_is_its_distance_on_the_source_sides_faces(swap_data):
-    from evaluation.swap import IdentityMeasure
-
-    a_faces, b_faces = (load_faces(data, SIZE, progress=False) for data in swap_data)
-    measure = IdentityMeasure(b_faces)
-    # A model that drew B's faces exactly would sit at distance 0; one that returned A's own
-    # face, unswapped, as far as A is from B; one halfway between, nearer.
-    assert np.all(measure.in_distribution(a_faces, lambda crop, mask: b_faces.crops[0]) < 1e-3)
-    unswapped = measure.in_distribution(a_faces, lambda crop, mask: crop)
-    halfway = measure.in_distribution(
-        a_faces, lambda crop, mask: ((crop.astype(np.uint16) + b_faces.crops[0]) // 2).astype(np.uint8))
-    assert len(unswapped) == len(a_faces) and np.all(unswapped > 1.0) and np.all(halfway < 0.75 * unswapped)
-
-
     repository = Path(__file__).resolve().parents[1]
     run_dir = tmp_path / "interrupted"
     command = [sys.executable, "-m", "reenact.cli", "train-swap", str(swap_data[0]), str(swap_data[1]),
@@ -374,12 +405,6 @@ def test_the_broken_level_of_a_swap_is_its_distance_on_the_source_sides_faces(sw
     lines, deadline = [], time.monotonic() + 120
     for line in process.stderr:
         lines.append(line)
-    # Broken: farther from B than 2.3 times the model's swaps of A's own faces are.
-    assert report["level_frames"] == len(load_faces(swap_data[0], SIZE, ("train", "val"), progress=False))
-    assert report["broken_threshold"] == pytest.approx(2.3 * report["in_distribution_p50"], abs=1e-3)
-    to_b = np.array(report["per_frame_distance"])[:, 0]
-    assert report["broken_share"] == pytest.approx(np.mean(to_b > report["broken_threshold"]), abs=1e-4)
-    assert len(report["per_frame_mouth_open"]) == round(report["detect_rate"] * 20)
         if line.startswith("step 3/") or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGINT)

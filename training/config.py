@@ -193,6 +193,10 @@ class SwapConfig(RunConfig):
     # 1 +- colour (white balance and exposure), so that a driver's skin tone and light do not
     # select the code; the decoder must still draw its identity's own colours.
     colour: float = 0.2
+    # Faces drawn for a batch: 0 uniformly; 1 as often with each mouth opening (bins of
+    # MOUTH_BIN) as with any other. s1 keeps his mouth nearly shut on most frames (median
+    # opening 0.01, 90th percentile 0.19), so uniformly B's decoder rarely draws an open one.
+    mouth_balance: float = 0.0
     # The encoder sees the face alone, mid-grey beyond it (models.swap_mask.face_only); the
     # export records it as architecture "input": "face" and the live loop does the same.
     face_only: bool = True

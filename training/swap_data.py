@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from models.errors import UserError
+from models.face_topology import mouth_opening
 from models.sampling import spread
 from models.swap_mask import face_mask, face_only, feature_mask
 from training.config import SwapConfig
 from training.dataset import LANDMARK_COUNT, read_frame, read_manifest
 
 WARP_GRID = 5  # control points per side of the random warp
+MOUTH_BIN = 0.05  # width of the mouth-opening bins that mouth_balance evens out
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,21 @@ class Faces:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def mouth_openings(self) -> np.ndarray:
+        """(N,) float: each face's mouth opening (models.face_topology.mouth_opening)."""
+        return np.array([mouth_opening(points) for points in self.points])
+
+    def draw_weights(self, balance: float) -> np.ndarray | None:
+        """(N,) probabilities of drawing each face: a face in a mouth-opening bin of k faces gets
+        k ** -balance; None (uniform) for balance 0."""
+        if balance <= 0:
+            return None
+        bins = np.floor(self.mouth_openings / MOUTH_BIN).astype(int)
+        counts = np.bincount(bins)[bins].astype(np.float64)
+        weights = counts ** -balance
+        return weights / weights.sum()
 
 
 def load_faces(data_dir, size: int, splits: tuple[str, ...] = ("train",), limit: int | None = None,
@@ -121,7 +139,9 @@ def augment(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
 def batch(faces: Faces, config: SwapConfig, identity: int, step: int) -> tuple[np.ndarray, ...]:
     """Training step ``step``'s batch of one identity (0: A, 1: B): inputs, targets in [-1, 1], weights."""
     rng = np.random.default_rng([config.seed, identity, step])
-    chosen = rng.integers(0, len(faces), config.batch)
+    weights = faces.draw_weights(config.mouth_balance)
+    chosen = rng.integers(0, len(faces), config.batch) if weights is None else \
+        rng.choice(len(faces), config.batch, p=weights)
     inputs, targets, weights = zip(*(augment(faces.crops[i], faces.points[i], rng, config) for i in chosen))
     as_float = lambda images: np.stack(images).astype(np.float32) / 127.5 - 1.0  # noqa: E731
     return as_float(inputs), as_float(targets), np.stack(weights)

@@ -30,6 +30,7 @@ OPTION_HELP = {
     "shift": "augmentation: largest shift (share of the crop)",
     "flip": "augmentation: mirror faces at random",
     "warp": "augmentation: random warp of the input (share of the crop)",
+    "mouth_balance": "draw faces evenly over mouth openings (1) rather than uniformly (0), or between",
     "colour": "augmentation: largest change of the input's white balance and exposure (share)",
     "face_only": "show the encoder the face alone, on grey (live does the same)",
     "seed": "seed of weights and batches",
