@@ -26,8 +26,8 @@ from models.files import write_json
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
            "detect_rate", "mouth_open_corr", "eye_open_corr")
-SWAP_COLUMNS = ("broken_share", "outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50", "distance_to_a_p50",
-                "detect_rate", "mouth_open_corr", "eye_open_corr")
+SWAP_COLUMNS = ("broken_share", "outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50",
+                "distance_to_a_p50", "detect_rate", "mouth_open_corr", "eye_open_corr")
 
 
 def driver_clips(folder: Path) -> list[str]:

@@ -139,17 +139,14 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
     require_mode(runner.metadata, "swap", model_path)
     size = runner.metadata.input_size
-    identity = level = None
-    if reference is not None:
-        from training.swap_data import load_faces
-
-        identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT))
-    elif source_side is not None:
+    if source_side is not None and reference is None:
         raise UserError("the broken-frame share of a swap (--source-side) is measured against B: pass --reference too")
-    a_faces = None
-    if source_side is not None:
-        from training.swap_data import load_faces
+    from training.swap_data import load_faces
 
+    identity = level = a_faces = None
+    if reference is not None:
+        identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT))
+    if source_side is not None:
         a_faces = load_faces(source_side, size, ("train", "val"), limit=LEVEL_LIMIT)
     squared_error, outside_pixels = 0.0, 0
     distances, driver_tiles, output_tiles = [], [], []

@@ -62,8 +62,9 @@ def feather_dilated(mask: np.ndarray) -> np.ndarray:
 
 def face_only(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """An aligned face (S, S, 3) uint8 as the encoder sees it: mid-grey beyond its face mask
-    (``mask``, from :func:`face_mask`) grown by the feather width (so the jaw's edge stays in view). A background, hair or clothes the
-    encoder never saw then cannot move its code: with the whole crop, a grey wall behind a
-    driver (the source side was filmed against blue) drew a blur of no one."""
+    (``mask``, from :func:`face_mask`) grown by the feather width (so the jaw's edge stays in
+    view). A background, hair or clothes the encoder never saw then cannot move its code: with
+    the whole crop, a grey wall behind a driver (the source side was filmed against blue) drew
+    a blur of no one."""
     keep = feather_dilated(mask).astype(bool)
     return np.where(keep[:, :, None], image, np.uint8(OUTSIDE_GREY))
