@@ -31,6 +31,15 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from models import face_topology as topology
+from models.column_warp import (
+    CHIN,
+    CHIN_FADE_IOD,
+    LEFT_CHEEK_EDGE,
+    LOWER_INNER_LIP,
+    RIGHT_CHEEK_EDGE,
+    column_knots,
+    piecewise_linear,
+)
 from models.files import write_atomically
 from models.landmarker_asset import cache_dir
 
@@ -45,12 +54,7 @@ PORTRAIT_SIZE = 512  # skimage.data.astronaut() is 512 x 512
 # reports as open (0.2).
 CLOSED_GAP_IOD = 0.02
 OPEN_GAP_IOD = 0.32
-BLINK_CLOSURE = 0.9  # fraction of the lid gap the upper lid travels in a full blink
 
-# Below the mouth corners the jaw's drop ramps in over at least this height, and below
-# the chin it fades out over the second (both in inter-ocular units).
-_MIN_LIP_RAMP_IOD = 0.12
-_CHIN_FADE_IOD = 0.5
 # Zero-displacement anchors ring the face at this multiple of the face oval's size, so
 # that the parallax of a head turn fades out in the hair and the neck.
 _ANCHOR_RING_SCALE = 1.4
@@ -63,10 +67,6 @@ _PARALLAX_NEWTON_STEPS = 2
 _MOUTH_INTERIOR_BGR = (30, 28, 50)
 _LIP_SEAM_BGR = (55, 55, 110)
 _LASH_LINE_BGR = (35, 45, 60)
-
-_UPPER_INNER_LIP = topology.LIPS_INNER[10:] + topology.LIPS_INNER[:1]  # 308 ... 13 ... 78
-_LOWER_INNER_LIP = topology.LIPS_INNER[:11]  # 78 ... 14 ... 308
-_RIGHT_CHEEK_EDGE, _LEFT_CHEEK_EDGE, _CHIN, _NOSE_BRIDGE = 234, 454, 152, 168
 
 # Timelines in seconds: (start, rise, hold, fall, level) for the mouth and
 # (start, rise, hold, fall) for blinks. Mouth openings vary in width and length (a
@@ -152,75 +152,13 @@ def _pulse(time_s: float, start: float, rise: float, hold: float, fall: float) -
     return 0.5 + 0.5 * np.cos(np.pi * (time_s - start - rise - hold) / fall)
 
 
-def _curve(points: np.ndarray, chain: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """A contour as (x, y) samples sorted by x, for ``np.interp``."""
-    xy = points[list(chain), :2].astype(np.float64)
-    order = np.argsort(xy[:, 0], kind="stable")
-    return xy[order, 0], xy[order, 1]
-
-
-def _column_knots(points: np.ndarray, x: np.ndarray, inter_ocular: float):
-    """The vertical (mouth and blink) warp of the image columns at ``x``.
-
-    Returns knot heights (7, N), increasing down each column, and the downward
-    displacement at each knot per pixel of extra lip gap and per full blink (7, N each).
-    Between knots a column moves linearly, above the first and below the last not at all,
-    so every column is a one-dimensional piecewise-linear map with an exact inverse.
-
-    Mouth: from the upper inner lip down to the lower inner lip (but over at least a
-    minimum height, so the skin beside the mouth stretches instead of tearing) the
-    displacement ramps in; lip and chin then drop together, and below the chin the neck
-    takes it up again. It is largest under the lip centre and fades out towards the jaw's
-    sides. Blink: the upper lid travels most of the way to the lower one; the skin above
-    it, up to the brow, stretches as the lid unfolds, and the eye between the lids is
-    squeezed against the lower lid, which stays.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    right_side = x < points[_NOSE_BRIDGE, 0]
-
-    def across(chain: tuple[int, ...]) -> np.ndarray:
-        return np.interp(x, *_curve(points, chain))
-
-    def per_eye(right_chain: tuple[int, ...], left_chain: tuple[int, ...]) -> np.ndarray:
-        return np.where(right_side, across(right_chain), across(left_chain))
-
-    brow = per_eye(topology.RIGHT_BROW[:5], topology.LEFT_BROW[:5])  # the brows' lower edges
-    right_eye, left_eye = topology.RIGHT_EYE, topology.LEFT_EYE  # lower lid first, corner to corner
-    upper_lid = per_eye(right_eye[8:] + right_eye[:1], left_eye[8:] + left_eye[:1])
-    lower_lid = per_eye(right_eye[:9], left_eye[:9])
-    upper_lip = across(_UPPER_INNER_LIP)
-    jaw_top = upper_lip + np.maximum(across(_LOWER_INNER_LIP) - upper_lip, _MIN_LIP_RAMP_IOD * inter_ocular)
-    chin = np.full_like(x, points[_CHIN, 1])
-    neck = chin + _CHIN_FADE_IOD * inter_ocular
-    knots = np.stack([brow, upper_lid, lower_lid, upper_lip, jaw_top, chin, neck])
-    knots = np.maximum.accumulate(knots, axis=0)
-
-    half_width = (points[_LEFT_CHEEK_EDGE, 0] - points[_RIGHT_CHEEK_EDGE, 0]) / 2.0
-    offset = np.clip(np.abs(x - points[topology.INNER_LIP_LOWER, 0]) / half_width, 0.0, 1.0)
-    jaw = np.cos(np.pi / 2.0 * offset) ** 2
-    lid_drop = BLINK_CLOSURE * np.maximum(lower_lid - upper_lid, 0.0)
-    zero = np.zeros_like(x)
-    mouth = np.stack([zero, zero, zero, zero, jaw, jaw, zero])
-    blink = np.stack([zero, lid_drop, zero, zero, zero, zero, zero])
-    return knots, mouth, blink
-
-
-def _piecewise_linear(y: np.ndarray, knots: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Interpolate ``values`` at heights ``y``, column by column, between ``knots``."""
-    result = np.zeros(np.broadcast_shapes(np.shape(y), knots[0].shape), dtype=knots.dtype)
-    for j in range(len(knots) - 1):
-        span = np.maximum(knots[j + 1] - knots[j], 1e-6)
-        result += np.clip((y - knots[j]) / span, 0.0, 1.0) * (values[j + 1] - values[j])
-    return result + values[0]
-
-
 def _parallax_basis(points: np.ndarray, direction: int) -> np.ndarray:
     """Per-landmark displacement of a head turn (direction 0, x) or nod (1, y) per unit sine.
 
     Points move in proportion to their depth in front of the cheek edges (the turning
     axis): the nose tip most, the face outline hardly, as in a real turn.
     """
-    axis_depth = (points[_RIGHT_CHEEK_EDGE, 2] + points[_LEFT_CHEEK_EDGE, 2]) / 2.0
+    axis_depth = (points[RIGHT_CHEEK_EDGE, 2] + points[LEFT_CHEEK_EDGE, 2]) / 2.0
     basis = np.zeros((len(points), 2))
     basis[:, direction] = axis_depth - points[:, 2]  # MediaPipe z is negative towards the camera
     return basis
@@ -369,7 +307,7 @@ class SampleClip:
         oval = points[list(topology.FACE_OVAL), :2]
         center = oval.mean(axis=0)
         ring = center + _ANCHOR_RING_SCALE * (oval - center)
-        neck = points[_CHIN, 1] + _CHIN_FADE_IOD * self._inter_ocular
+        neck = points[CHIN, 1] + CHIN_FADE_IOD * self._inter_ocular
         left, top = (int(value) for value in np.maximum(np.floor(ring.min(axis=0)), 0))
         right = min(int(np.ceil(ring[:, 0].max())) + 1, self.size)
         bottom = min(int(np.ceil(max(ring[:, 1].max(), neck))) + 2, self.size)
@@ -380,8 +318,8 @@ class SampleClip:
 
         columns = np.arange(left, right, dtype=np.float64)
         self._region_knots = [part.astype(np.float32)
-                              for part in _column_knots(points, columns, self._inter_ocular)]
-        self._landmark_knots = _column_knots(points, points[:, 0], self._inter_ocular)
+                              for part in column_knots(points, columns, self._inter_ocular)]
+        self._landmark_knots = column_knots(points, points[:, 0], self._inter_ocular)
 
         corners = np.array([(left, top), (right - 1, top), (left, bottom - 1), (right - 1, bottom - 1)],
                            dtype=np.float64)
@@ -401,7 +339,7 @@ class SampleClip:
         knots, mouth, lids = self._region_knots
         drop = np.float32(warp.lip_drop) * mouth + np.float32(warp.blink) * lids
         moved_knots = np.maximum.accumulate(knots + drop, axis=0)  # a column never folds
-        vertical = _piecewise_linear(self._region_rows, moved_knots, -drop)
+        vertical = piecewise_linear(self._region_rows, moved_knots, -drop)
         inverse = _invert_smooth_field(warp.parallax, self._region_grid, _PARALLAX_NEWTON_STEPS)
         inverse[..., 1] += cv2.remap(vertical, self._region_grid + inverse, None, cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_CONSTANT)
@@ -444,7 +382,7 @@ class SampleClip:
         chosen = list(indices)
         knots, mouth, lids = (part[:, chosen] for part in self._landmark_knots)
         moved = self._points[chosen, :2].copy()
-        moved[:, 1] += _piecewise_linear(moved[:, 1], knots, warp.lip_drop * mouth + warp.blink * lids)
+        moved[:, 1] += piecewise_linear(moved[:, 1], knots, warp.lip_drop * mouth + warp.blink * lids)
         moved += _sample(warp.parallax, moved - self._region_origin)
         start = moved - self._head_center
         landed = start
@@ -460,8 +398,8 @@ class SampleClip:
         that reads as "slightly open"; a dark seam over it reads as shut.
         """
         if warp.lip_drop > 0:
-            where_it_was = self._forward_points(_LOWER_INNER_LIP, dataclasses.replace(warp, lip_drop=0.0))
-            where_it_is = self._forward_points(_LOWER_INNER_LIP, warp)
+            where_it_was = self._forward_points(LOWER_INNER_LIP, dataclasses.replace(warp, lip_drop=0.0))
+            where_it_is = self._forward_points(LOWER_INNER_LIP, warp)
             band = np.concatenate([where_it_was, where_it_is[::-1]])
             self._paint(image, [band], [], _MOUTH_INTERIOR_BGR, 1.0)
         elif warp.lip_drop < 0:
