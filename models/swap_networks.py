@@ -52,14 +52,16 @@ def build_encoder(size: int = 128, width: int = 32, code: int = 256) -> keras.Mo
     return keras.Model(face, x, name="encoder")
 
 
-def build_decoder(size: int = 128, width: int = 32, name: str = "decoder") -> keras.Model:
-    """The shared code -> one identity's face (S, S, 3) in [-1, 1]."""
+def build_decoder(size: int = 128, width: int = 32, name: str = "decoder",
+                  decoder_width: int | None = None) -> keras.Model:
+    """The shared code (of an encoder of ``width``) -> one identity's face (S, S, 3) in [-1, 1];
+    the decoder's own layers are ``decoder_width`` wide (None: ``width``)."""
     _check(size)
     low = size // 2 ** (ENCODER_LEVELS - 1)
     code = keras.Input((low, low, 4 * width), name="code")
     x = code
     for level in range(DECODER_LEVELS):  # (32, 32, 64) (64, 64, 32) (128, 128, 16)
-        filters = max(8, 2 * width // 2 ** level)
+        filters = max(8, 2 * (decoder_width or width) // 2 ** level)
         x = _up(x, filters, f"up{level}")
         x = _act(layers.Conv2D(filters, 3, padding="same", name=f"refine{level}")(x), f"refine{level}_act")
     face = layers.Conv2D(3, 3, padding="same", activation="tanh", name="face")(x)

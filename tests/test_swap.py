@@ -175,6 +175,50 @@ def test_augmentation_moves_face_and_weights_together_and_warps_the_input_alone(
     np.testing.assert_array_equal(random_warp(crop, rng, 0.0), crop)
 
 
+def test_a_dropped_jaw_opens_the_mouth_as_mediapipe_sees_it_and_moves_the_landmarks_with_it(sample_images):
+    from models.column_warp import CHIN, drop_jaw
+    from models.face_topology import INNER_LIP_LOWER, INNER_LIP_UPPER, inter_ocular, mouth_opening
+    from models.landmarker import FaceLandmarker, LandmarkerOptions
+
+    frame = sample_images[27]  # the sample's first wide-open mouth
+    with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
+        points = landmarker.detect(frame).points[:, :2]
+        iod = inter_ocular(points)
+        warped, moved = drop_jaw(frame, points, 0.15 * iod)
+        seen = landmarker.detect(warped).points[:, :2]
+    assert mouth_opening(moved) == pytest.approx(mouth_opening(points) + 0.15, abs=0.01)
+    # The picture opened as far as the points say, and its lower lip went down with them.
+    assert mouth_opening(seen) == pytest.approx(mouth_opening(moved), abs=0.03)
+    assert np.linalg.norm(seen[INNER_LIP_LOWER] - moved[INNER_LIP_LOWER]) < 0.06 * iod
+    assert moved[CHIN, 1] - points[CHIN, 1] == pytest.approx(0.15 * iod, rel=0.05)  # the jaw dropped whole
+    np.testing.assert_array_equal(moved[INNER_LIP_UPPER], points[INNER_LIP_UPPER])
+    above = int(points[:, 1].min())  # the forehead and above do not move
+    np.testing.assert_array_equal(warped[:above], frame[:above])
+
+
+def test_augmentation_drops_the_jaw_of_open_mouths_only():
+    from media.sample_clip import PORTRAIT_SIZE, portrait_landmarks
+    from models.face_topology import INNER_LIP_LOWER, INNER_LIP_UPPER, inter_ocular, mouth_opening
+    from training.swap_data import JAW_DROP_FROM, widen_mouth
+
+    points = portrait_landmarks()[:, :2].astype(np.float64)  # a real face's landmarks
+    crop = np.random.default_rng(5).integers(0, 256, (PORTRAIT_SIZE, PORTRAIT_SIZE, 3), dtype=np.uint8)
+
+    def with_gap(gap):
+        face = points.copy()
+        face[INNER_LIP_LOWER] = face[INNER_LIP_UPPER] + (0, gap * inter_ocular(face))
+        return face
+
+    openings = [mouth_opening(widen_mouth(crop, with_gap(0.2), np.random.default_rng(seed), 0.2)[1])
+                for seed in range(40)]
+    widened = [opening for opening in openings if opening > 0.2 + 1e-6]
+    assert 10 < len(widened) < 30 and max(widened) <= 0.4 + 1e-6  # about half the time, by U(0, 0.2)
+    for face, amount in ((with_gap(JAW_DROP_FROM / 2), 0.2), (with_gap(0.2), 0.0)):  # a shut mouth; no drop
+        for seed in range(10):
+            same_crop, same_points = widen_mouth(crop, face, np.random.default_rng(seed), amount)
+            assert same_crop is crop and same_points is face
+
+
 def test_the_encoder_is_shown_the_face_alone_on_grey_in_a_changed_colour():
     rng = np.random.default_rng(3)
     points = random_landmarks(rng, SIZE)[:, :2]
@@ -413,3 +457,15 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(swap_data, tmp_path):
     output = "".join(lines)
     assert "stopped by SIGINT" in output and "--resume" in output and "Traceback" not in output
     assert latest_checkpoint(run_dir) is not None
+
+
+def test_a_wider_decoder_reads_the_same_code_and_draws_a_face_of_the_same_size():
+    from training.swap_train import FaceSwap
+
+    narrow, wide = FaceSwap(_config()), FaceSwap(_config(decoder_width=16))
+    assert wide.encoder.count_params() == narrow.encoder.count_params()
+    assert wide.decoders[1].count_params() > 2 * narrow.decoders[1].count_params()
+    faces = np.zeros((2, SIZE, SIZE, 3), np.uint8)
+    assert wide.swap(faces).shape == narrow.swap(faces).shape == (2, SIZE, SIZE, 3)
+    with pytest.raises(UserError, match="decoder_width"):
+        _config(decoder_width=0)

@@ -170,6 +170,7 @@ class SwapConfig(RunConfig):
     size: int = 128
     width: int = 32
     code: int = 256  # the shared bottleneck's width
+    decoder_width: int | None = None  # the decoders' own base width (None: width)
     # The shipped recipe (MODEL_CARD.md): batch 16 took 1.1 s a step on 2 cores, batch 8 0.45 s.
     batch: int = 8  # faces of each identity per step
     steps: int = 4000
@@ -197,6 +198,12 @@ class SwapConfig(RunConfig):
     # MOUTH_BIN) as with any other. s1 keeps his mouth nearly shut on most frames (median
     # opening 0.01, 90th percentile 0.19), so uniformly B's decoder rarely draws an open one.
     mouth_balance: float = 0.0
+    # Faces whose mouth is open (inner-lip gap at least JAW_DROP_FROM of the inter-ocular
+    # distance) have, half the time, their lower lip and chin dropped by up to jaw_drop
+    # inter-ocular distances (models.column_warp.drop_jaw), input and target alike: s1 never
+    # opens wider than 0.35, a driver's yawn reaches 0.5, and neither decoder can draw a
+    # mouth wider than any it was shown.
+    jaw_drop: float = 0.0
     # The encoder sees the face alone, mid-grey beyond it (models.swap_mask.face_only); the
     # export records it as architecture "input": "face" and the live loop does the same.
     face_only: bool = True
@@ -205,8 +212,10 @@ class SwapConfig(RunConfig):
 
     def __post_init__(self):
         self.require_positive("size", "width", "code", "batch", "steps", "save_every", "validate_every", "log_every")
+        if self.decoder_width is not None:
+            self.require_positive("decoder_width")
         if self.size < 64 or self.size % 16:
             raise UserError(f"got size {self.size}, expected a multiple of 16 of at least 64 (e.g. 128)")
         if self.learning_rate <= 0 or min(self.ssim_weight, self.feature_weight, self.rotation, self.scale,
-                                          self.shift, self.warp, self.colour) < 0:
+                                          self.shift, self.warp, self.colour, self.jaw_drop) < 0:
             raise UserError("expected learning_rate > 0 and no negative loss weight or augmentation")

@@ -2,10 +2,11 @@
 
 A batch is a pure function of (seed, identity, step), drawn with replacement, so a resumed
 run sees exactly the batches an uninterrupted one would have. Each face is augmented twice
-over: one similarity transform (rotation, scale, shift, mirror) for the face and its target
-alike, then, for the input alone, a random change of colour and exposure, the face cut out
-on mid-grey (:func:`models.swap_mask.face_only`) and a random smooth warp, all of which the
-decoder must undo.
+over: for the face and its target alike, sometimes a dropped jaw (:func:`widen_mouth`) and
+one similarity transform (rotation, scale, shift, mirror); then, for the input alone, a
+random change of colour and exposure, the face cut out on mid-grey
+(:func:`models.swap_mask.face_only`) and a random smooth warp, all of which the decoder
+must undo.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from models.column_warp import drop_jaw
 from models.errors import UserError
-from models.face_topology import mouth_opening
+from models.face_topology import inter_ocular, mouth_opening
 from models.sampling import spread
 from models.swap_mask import face_mask, face_only, feature_mask
 from training.config import SwapConfig
@@ -27,6 +29,7 @@ from training.dataset import LANDMARK_COUNT, read_frame, read_manifest
 
 WARP_GRID = 5  # control points per side of the random warp
 MOUTH_BIN = 0.05  # width of the mouth-opening bins that mouth_balance evens out
+JAW_DROP_FROM = 0.06  # the least mouth opening (inner-lip gap / inter-ocular) whose jaw jaw_drop drops
 
 
 @dataclass(frozen=True)
@@ -119,10 +122,21 @@ def encoder_views(faces: Faces, config: SwapConfig) -> np.ndarray:
                      for crop, points in zip(faces.crops, faces.points)])
 
 
+def widen_mouth(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
+                amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """``crop`` and ``points`` with, half the time, the jaw dropped by U(0, ``amount``) inter-ocular
+    distances, if the mouth is open at least JAW_DROP_FROM (its inside then stretches; a shut
+    mouth would only grow taller lips)."""
+    if amount <= 0 or mouth_opening(points) < JAW_DROP_FROM or rng.random() < 0.5:
+        return crop, points
+    return drop_jaw(crop, points, rng.uniform(0.0, amount) * inter_ocular(points))
+
+
 def augment(crop: np.ndarray, points: np.ndarray, rng: np.random.Generator,
             config: SwapConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(input, target, weights) of one face: uint8, uint8 and float32 (see :func:`loss_weights`)."""
     size = crop.shape[0]
+    crop, points = widen_mouth(crop, points, rng, config.jaw_drop)
     angle = rng.uniform(-config.rotation, config.rotation)
     scale = 1.0 + rng.uniform(-config.scale, config.scale)
     matrix = cv2.getRotationMatrix2D((size / 2.0, size / 2.0), angle, scale)

@@ -36,7 +36,8 @@ def swap_metadata(run_dir: Path, config: SwapConfig, quantization: str) -> Gener
     neutral = (np.asarray(profile["neutral_landmarks"], np.float64) * scale).round(3).tolist()
     credits = [f"Target (B): {manifest_b.get('credit') or data_b.name}",
                f"source side (A): {manifest_a.get('credit') or data_a.name}"]
-    architecture = {"size": config.size, "width": config.width, "code": config.code, "network": "swap-autoencoder",
+    architecture = {"size": config.size, "width": config.width, "decoder_width": config.decoder_width or config.width,
+                    "code": config.code, "network": "swap-autoencoder",
                     "input": FACE_INPUT if config.face_only else CROP_INPUT}
     # face_only is recorded as the architecture's "input", not twice.
     training = {key: value for key, value in vars(config).items()

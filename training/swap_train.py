@@ -51,7 +51,8 @@ class FaceSwap:
         keras.utils.set_random_seed(config.seed)
         self.config = config
         self.encoder = build_encoder(config.size, config.width, config.code)
-        self.decoders = tuple(build_decoder(config.size, config.width, name=f"decoder_{side}") for side in "ab")
+        self.decoders = tuple(build_decoder(config.size, config.width, f"decoder_{side}", config.decoder_width)
+                              for side in "ab")
         self.optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999)
         self.optimizer.build(self.variables)
 
