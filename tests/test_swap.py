@@ -409,6 +409,7 @@ def test_the_broken_level_of_a_swap_is_its_distance_on_the_source_sides_faces(sw
 
 
 def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model, swap_data, sample_video, tmp_path):
+    from evaluation.broken_frames import BROKEN_FACTOR
     from evaluation.swap import evaluate_swap
 
     _, model = swap_model
@@ -418,9 +419,9 @@ def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model,
     assert report["outside_psnr"] >= 40.0
     assert 0.0 <= report["identity_share"] <= 1.0 and report["distance_to_a_p50"] > 0
     assert len(report["per_frame_distance"]) == 20
-    # Broken: farther from B than 2.3 times the model's swaps of A's own faces are.
+    # Broken: farther from B than BROKEN_FACTOR times the model's swaps of A's own faces are.
     assert report["level_frames"] == len(load_faces(swap_data[0], SIZE, ("train", "val"), progress=False))
-    assert report["broken_threshold"] == pytest.approx(2.3 * report["in_distribution_p50"], abs=1e-3)
+    assert report["broken_threshold"] == pytest.approx(BROKEN_FACTOR * report["in_distribution_p50"], abs=1e-3)
     to_b = np.array(report["per_frame_distance"])[:, 0]
     assert report["broken_share"] == pytest.approx(np.mean(to_b > report["broken_threshold"]), abs=1e-4)
     assert len(report["per_frame_mouth_open"]) == round(report["detect_rate"] * 20)
