@@ -222,6 +222,15 @@ class TrackingLandmarker:
         self._region = self._next_region(points)
         return FaceLandmarks(points=self._smoother(points, timestamp), pose=None, blendshapes={})
 
+    def points_near(self, image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+        """(478, 3) landmarks of the face in ``image_bgr`` that lies about where ``points`` (478, 2+)
+        do, or ``None``: the landmark network alone, in the region tracking would look in next;
+        no detector, and the tracked face and its smoothing are left as they were."""
+        if not self._open:
+            raise RuntimeError("TrackingLandmarker used after close()")
+        check_frame(image_bgr)
+        return self._landmarks_in_region(image_bgr, self._next_region(points))
+
     # ------------------------------------------------------------------ the detector
 
     def _detect_face(self, image_bgr: np.ndarray) -> Region | None:

@@ -65,6 +65,8 @@ class PipelineOptions:
     output_size: int = DEFAULT_OUTPUT_SIZE
     retarget: RetargetOptions = RetargetOptions()
     follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
+    # Swap mode: open or close the drawn face's mouth to the driver's opening (realtime.swap_stages).
+    follow_mouth: bool = True
     smoothing: OneEuroOptions = OneEuroOptions()
     # Overlap the landmarks of frame n+1 with the generator of frame n. On two cores the
     # two then slow each other: more frames per second from a fast camera, but a higher

@@ -6,7 +6,13 @@ target's decoder) draws the target's face with the driver's expression and pose;
 is colour-matched to the driver's inside the face mask (mean and spread of each LAB
 channel, as DeepFaceLive does by default) and pasted back with the inverse of the
 alignment through that mask, eroded and feathered in aligned space
-(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own. A model whose
+(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own.
+
+Before the paste, the drawn mouth follows the driver's (``PipelineOptions.follow_mouth``):
+the target's decoder draws only the mouths its footage showed (s1 opens his at most 0.35 of
+the inter-ocular distance and rarely past 0.2), so a driver's yawn came out half open. The
+landmark network finds the drawn face's lips, and the lower lip and chin are moved
+(:func:`models.column_warp.drop_jaw`) until the drawn opening is the driver's. A model whose
 architecture says ``"input": "face"`` is shown the face alone, mid-grey beyond it, as it
 was in training; older ones the whole crop. Then the
 label and the invisible mark, as in re-enactment. The output keeps the source frame's size.
@@ -18,13 +24,31 @@ import cv2
 import numpy as np
 
 from models.alignment import Alignment
+from models.column_warp import drop_jaw
+from models.face_topology import inter_ocular, mouth_opening
 from models.swap_mask import FACE_INPUT, face_mask, face_only, feathered
+from models.tracking_landmarker import TrackingLandmarker
 from provenance.label import burn_label, write_note
 from realtime import kernels
 from realtime.one_euro import OneEuroOptions
 from realtime.pipeline import NO_FACE_DIM, NO_FACE_NOTE, BackStages, LandmarkStages, Packet
 
 _LAB_FLOOR = 1.0  # a channel's spread below this (a flat patch) is not divided by
+# A drawn mouth opening (inner-lip gap / inter-ocular) below this is shut lips: stretching
+# them would draw taller lips, not an open mouth, so such a mouth is left as drawn; and a
+# mouth is never closed past it. The follow opens a mouth by at most MOUTH_FOLLOW_MOST.
+MOUTH_FOLLOW_FROM = 0.02
+MOUTH_FOLLOW_MOST = 0.3
+
+
+def follow_mouth(face: np.ndarray, points: np.ndarray, driver_points: np.ndarray) -> np.ndarray:
+    """``face`` with its mouth (lips at ``points``, its landmarks) opened or closed to the opening
+    of ``driver_points``, by dropping or raising its lower lip and chin; as it was if shut."""
+    drawn, wanted = mouth_opening(points), mouth_opening(driver_points)
+    if drawn < MOUTH_FOLLOW_FROM:
+        return face
+    change = float(np.clip(wanted - drawn, MOUTH_FOLLOW_FROM - drawn, MOUTH_FOLLOW_MOST))
+    return drop_jaw(face, points[:, :2], change * inter_ocular(points))[0]
 
 
 def transfer_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -85,7 +109,12 @@ class SwapFront(LandmarkStages):
 
 
 class SwapBack(BackStages):
-    """The swap model, colour transfer and paste, label, invisible mark and sinks."""
+    """The swap model, the mouth follow, colour transfer and paste, label, invisible mark and sinks."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Its own landmark network: the front stage's runs on another thread.
+        self._mouth_reader = TrackingLandmarker() if self.options.follow_mouth else None
 
     @property
     def face_only(self) -> bool:
@@ -101,12 +130,20 @@ class SwapBack(BackStages):
         size = self.runner.size
         kernels.blend(np.zeros((size, size, 3), np.uint8), np.zeros((size, size, 3), np.uint8),
                       np.zeros((size, size), np.float32), np.zeros((size, size, 3), np.uint8))
+        if self._mouth_reader is not None:
+            self._mouth_reader.points_near(np.zeros((size, size, 3), np.uint8),
+                                           np.asarray(self.runner.metadata.neutral_landmarks, np.float32))
         # The watermark's pattern is built for the source's frame size on the first frame.
 
     def generate(self, packet: Packet) -> Packet:
         if packet.aligned_face is not None:
             with self._time("generator", packet):
                 packet.generated = self.runner.generate(self.shown(packet.aligned_face, packet.face_mask))
+            if self._mouth_reader is not None:
+                with self._time("mouth", packet):
+                    points = self._mouth_reader.points_near(packet.generated, packet.driver_aligned)
+                    if points is not None:
+                        packet.generated = follow_mouth(packet.generated, points, packet.driver_aligned)
         return packet
 
     def composite(self, packet: Packet) -> np.ndarray:

@@ -219,6 +219,28 @@ def test_augmentation_drops_the_jaw_of_open_mouths_only():
             assert same_crop is crop and same_points is face
 
 
+def test_the_mouth_follow_opens_and_closes_a_drawn_mouth_to_the_drivers_and_leaves_a_shut_one(sample_images):
+    from models.face_topology import INNER_LIP_LOWER, INNER_LIP_UPPER, inter_ocular, mouth_opening
+    from models.landmarker import FaceLandmarker, LandmarkerOptions
+    from realtime.swap_stages import MOUTH_FOLLOW_FROM, follow_mouth
+
+    drawn = sample_images[27]  # stands in for a drawn face: its mouth open about 0.33
+    with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
+        points = landmarker.detect(drawn).points
+
+        def driver(opening):
+            face = points.copy()
+            face[INNER_LIP_LOWER, :2] = face[INNER_LIP_UPPER, :2] + (0, opening * inter_ocular(face))
+            return face
+
+        for wanted in (0.45, 0.2):  # wider, then narrower than drawn
+            seen = landmarker.detect(follow_mouth(drawn, points, driver(wanted))).points
+            assert mouth_opening(seen) == pytest.approx(wanted, abs=0.04)
+    shut = points.copy()
+    shut[INNER_LIP_LOWER] = shut[INNER_LIP_UPPER] + (0, MOUTH_FOLLOW_FROM / 2 * inter_ocular(points), 0)
+    assert follow_mouth(drawn, shut, driver(0.45)) is drawn  # stretched shut lips are no open mouth
+
+
 def test_the_encoder_is_shown_the_face_alone_on_grey_in_a_changed_colour():
     rng = np.random.default_rng(3)
     points = random_landmarks(rng, SIZE)[:, :2]

@@ -56,6 +56,19 @@ def test_the_detector_finds_the_face_where_the_tasks_api_does(clip):
     assert detector_anchors().shape == (896, 2)
 
 
+def test_points_near_finds_a_face_where_it_is_told_to_look_and_leaves_the_tracking_alone(clip):
+    with FaceLandmarker(LIVE_OPTIONS) as tasks, TrackingLandmarker() as ours:
+        truth = tasks.detect(clip[40], 0).points
+        iod = topology.inter_ocular(truth)
+        tracked = [ours.detect(image, round(index * 1000 / 30)) for index, image in enumerate(clip[:2])]
+        found = ours.points_near(clip[40], truth + (0.2 * iod, 0.1 * iod, 0.0))  # told roughly where
+        assert ours.points_near(np.full_like(clip[40], 90), truth) is None  # no face there
+        after = ours.detect(clip[2], round(2 * 1000 / 30))  # tracking goes on from frame 1, not 40
+        assert ours.detector_runs == 1
+    assert np.linalg.norm(found[:, :2] - truth[:, :2], axis=1).mean() / iod <= 0.02
+    assert np.linalg.norm(after.points[:, :2] - tracked[1].points[:, :2], axis=1).mean() / iod <= 0.05
+
+
 def test_bad_input_and_use_after_close_are_refused(clip):
     landmarker = TrackingLandmarker()
     with pytest.raises(ValueError, match="expected \\(H, W, 3\\) uint8"):
