@@ -56,6 +56,7 @@ class LiveBenchOptions:
     overlap: bool = PipelineOptions.overlap  # see PipelineOptions.overlap
     landmarker: str = PipelineOptions.landmarker  # see PipelineOptions.landmarker
     mode: str = "reenact"  # or "swap", as reenact live --mode
+    follow_mouth: bool = PipelineOptions.follow_mouth  # see PipelineOptions.follow_mouth (swap mode)
 
     def __post_init__(self):
         require(self.frames >= 1 and self.warmup >= 1, f"{self.frames} frames after {self.warmup} warm-up frames",
@@ -142,7 +143,8 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
                         num_threads=options.num_threads,
                         capture=CaptureOptions(pace=False, stale_after=options.stale_after),
-                        pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker),
+                        pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker,
+                                                 follow_mouth=options.follow_mouth),
                         mode=options.mode)
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
@@ -191,6 +193,7 @@ def _window_figures(options: LiveBenchOptions, feed: FrameSource, recorder: Reco
         "stale_after": options.stale_after,
         "overlap": options.overlap,
         "landmarker": options.landmarker,
+        "follow_mouth": options.follow_mouth,
         "timeline": {
             "output_s": [round(moment - start.time, 4) for moment, _, _ in outputs],
             "latency_ms": [round(latency, 2) for latency in latencies],

@@ -104,6 +104,8 @@ class LiveConfig:
         # A swap is the driver's own frame with the target's face in it: nothing to lay out.
         require(self.mode != "swap" or self.pipeline.layout == "target", f"--layout {self.pipeline.layout} "
                 "with --mode swap", "no --layout (a swap keeps the driver's own frame)")
+        require(self.mode == "swap" or self.pipeline.follow_mouth, "--no-follow-mouth with --mode reenact",
+                "it with --mode swap only (re-enactment draws the mouth from the driver's landmarks)")
         require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
         width, height = self.camera_size
         require(16 <= width <= 7680 and 16 <= height <= 4320 and width % 2 == 0 and height % 2 == 0,

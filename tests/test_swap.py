@@ -18,7 +18,7 @@ from models.swap_mask import OUTSIDE_GREY, face_mask, face_only, feather_dilated
 from provenance.label import label_present
 from realtime import kernels
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-from realtime.pipeline import LiveConfig, run_live
+from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.swap_stages import paste_face, transfer_colour
 from reenact.cli import main
 from tests.fakes import ListSource, RecordingSink, random_landmarks, write_synthetic_dataset
@@ -335,6 +335,7 @@ def test_the_live_swap_loop_keeps_the_frame_and_labels_every_frame(swap_model, s
     summary = run_live(config, sinks=[sink], source=ListSource(images))
     assert summary["frames_out"] == len(images) and summary["frames_without_face"] == 0
     assert "align" in summary["stages_ms"] and "retarget" not in summary["stages_ms"]
+    assert "mouth" in summary["stages_ms"]  # the drawn mouth follows the driver's (on by default)
     assert len(sink.frames) == len(images)
     for source, output in zip(images, sink.frames):
         assert output.shape == source.shape  # the driver's own frame size
@@ -380,7 +381,8 @@ def test_the_live_loop_shows_the_model_what_its_training_showed(swap_model, samp
     np.testing.assert_array_equal(*shown["crop"])
 
 
-def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model, tiny_generators, capsys):
+def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model, tiny_generators, capsys,
+                                                                     sample_images):
     _, model = swap_model
     assert main(["live", "--model", str(model), "--source", "no-such-camera.mp4"]) == 2
     assert "face-swap model, but --mode reenact" in capsys.readouterr().err
@@ -392,6 +394,12 @@ def test_a_model_of_the_other_mode_is_refused_before_any_camera_opens(swap_model
     assert main(["live", "--mode", "swap", "--model", str(model), "--layout", "side-by-side",
                  "--source", "no-such-camera.mp4"]) == 2
     assert "--layout side-by-side with --mode swap" in capsys.readouterr().err
+    assert main(["live", "--model", str(tiny_generators["int8"]), "--no-follow-mouth",
+                 "--source", "no-such-camera.mp4"]) == 2
+    assert "--no-follow-mouth with --mode reenact" in capsys.readouterr().err
+    config = LiveConfig(source="unused", model_path=model, outputs=(), mode="swap",
+                        pipeline=PipelineOptions(follow_mouth=False))
+    assert "mouth" not in run_live(config, sinks=[RecordingSink()], source=ListSource(sample_images[:3]))["stages_ms"]
     assert main(["eval", "--model", str(tiny_generators["int8"]), "--driver", "x.mp4", "--json", "x.json",
                  "--source-side", "a"]) == 2
     assert "--source-side is the face-swap source side" in capsys.readouterr().err

@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
                         help="overlap the landmarks of the next frame with the generator of this one "
                              "(default: off, as reenact live)")
+    parser.add_argument("--follow-mouth", action=argparse.BooleanOptionalAction, default=PipelineOptions.follow_mouth,
+                        help="--mode swap: open or close the drawn mouth to the driver's, where the target's "
+                             "decoder draws it narrower or wider (default: on)")
     parser.add_argument("--landmarker", choices=LANDMARKERS, default=PipelineOptions.landmarker,
                         help="the loop's landmark stage, as reenact live (default %(default)s); with a file "
                              "source, both are also timed side by side on its frames")
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     live = LiveBenchOptions(source=args.source, model_path=model_path, frames=args.frames,
                             warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
                             stale_after=args.stale_after, overlap=args.overlap, landmarker=args.landmarker,
-                            mode=args.mode)
+                            mode=args.mode, follow_mouth=args.follow_mouth)
     run_bench(BenchConfig(live, variants=args.variants, variant_dir=args.variant_dir, invokes=args.invokes,
                           kernel_repeats=args.kernel_repeats, json_path=args.json, plot_path=args.plot))
     return 0

@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlap the landmarks of the next frame with the generator of this one: more "
                              "frames per second from a fast camera, more latency (default: off; the landmarks "
                              "of the next frame overlap only this one's post-processing and outputs)")
+    parser.add_argument("--follow-mouth", action=argparse.BooleanOptionalAction, default=PipelineOptions.follow_mouth,
+                        help="--mode swap: open or close the drawn mouth to the driver's, where the target's "
+                             "decoder draws it narrower or wider (default: on)")
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
     parser.add_argument("--camera-size", default="%dx%d" % DEFAULT_CAMERA_SIZE, metavar="WxH",
@@ -90,7 +93,8 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     outputs = args.output or (["window"] if display_available() else [str(DEFAULT_FILE_OUTPUT)])
     # The options check themselves, each in its own __post_init__; the source is opened last.
     pipeline = PipelineOptions(layout=args.layout, output_size=args.size, overlap=args.overlap,
-                               retarget=RetargetOptions(calibrate_frames=args.calibrate), landmarker=args.landmarker)
+                               retarget=RetargetOptions(calibrate_frames=args.calibrate), landmarker=args.landmarker,
+                               follow_mouth=args.follow_mouth)
     return LiveConfig(
         source=_source(args), model_path=generator_path(args.model, args.mode), mode=args.mode,
         outputs=tuple(outputs), stats_path=args.stats,
