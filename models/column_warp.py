@@ -3,8 +3,9 @@
 Each image column moves as a one-dimensional piecewise-linear map between knots on the
 lid, lip, brow and chin contours of its MediaPipe landmarks, so every warp has an exact
 inverse, however much it squeezes a lid or stretches a lip. The ``sample`` driver clip
-animates its portrait with these warps; the swap trainer drops the jaws of faces whose
-mouths are open (:func:`drop_jaw`), so both decoders learn mouths wider than their
+animates its portrait with these warps; the live swap loop opens or closes the drawn
+face's mouth to the driver's with :func:`drop_jaw`, and the swap trainer can drop the jaws
+of open mouths with it (``--jaw-drop``), so that both decoders see mouths wider than their
 footage shows.
 """
 
@@ -94,6 +95,7 @@ def drop_jaw(image: np.ndarray, points: np.ndarray, lip_drop: float) -> tuple[np
     The inside of the mouth, from the upper inner lip to the lower one, stretches (so the
     mouth should already be open: a shut one would only grow taller lips), the jaw drops
     with it, fading out towards the jaw's sides, and the neck below the chin takes it up.
+    A negative ``lip_drop`` raises them: the mouth closes by that much.
     """
     size_y, size_x = image.shape[:2]
     inter_ocular = topology.inter_ocular(points)
