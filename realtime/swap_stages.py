@@ -6,16 +6,16 @@ target's decoder) draws the target's face with the driver's expression and pose;
 is colour-matched to the driver's inside the face mask (mean and spread of each LAB
 channel, as DeepFaceLive does by default) and pasted back with the inverse of the
 alignment through that mask, eroded and feathered in aligned space
-(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own.
+(:mod:`models.swap_mask`). Every pixel outside the mask is the driver's own. A model whose
+architecture says ``"input": "face"`` is shown the face alone, mid-grey beyond it, as it
+was in training; older ones the whole crop. Then the
+label and the invisible mark, as in re-enactment. The output keeps the source frame's size.
 
 Before the paste, the drawn mouth follows the driver's (``PipelineOptions.follow_mouth``):
 the target's decoder draws only the mouths its footage showed (s1 opens his at most 0.35 of
 the inter-ocular distance and rarely past 0.2), so a driver's yawn came out half open. The
 landmark network finds the drawn face's lips, and the lower lip and chin are moved
-(:func:`models.column_warp.drop_jaw`) until the drawn opening is the driver's. A model whose
-architecture says ``"input": "face"`` is shown the face alone, mid-grey beyond it, as it
-was in training; older ones the whole crop. Then the
-label and the invisible mark, as in re-enactment. The output keeps the source frame's size.
+(:func:`models.column_warp.drop_jaw`) until the drawn opening is the driver's.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import PipelineOptions
+from reenact.commands.live import add_follow_mouth_option
 
 
 def _fraction_or_none(text: str) -> float | None:
@@ -60,9 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=PipelineOptions.overlap,
                         help="overlap the landmarks of the next frame with the generator of this one "
                              "(default: off, as reenact live)")
-    parser.add_argument("--follow-mouth", action=argparse.BooleanOptionalAction, default=PipelineOptions.follow_mouth,
-                        help="--mode swap: open or close the drawn mouth to the driver's, where the target's "
-                             "decoder draws it narrower or wider (default: on)")
+    add_follow_mouth_option(parser)
     parser.add_argument("--landmarker", choices=LANDMARKERS, default=PipelineOptions.landmarker,
                         help="the loop's landmark stage, as reenact live (default %(default)s); with a file "
                              "source, both are also timed side by side on its frames")

@@ -56,9 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlap the landmarks of the next frame with the generator of this one: more "
                              "frames per second from a fast camera, more latency (default: off; the landmarks "
                              "of the next frame overlap only this one's post-processing and outputs)")
-    parser.add_argument("--follow-mouth", action=argparse.BooleanOptionalAction, default=PipelineOptions.follow_mouth,
-                        help="--mode swap: open or close the drawn mouth to the driver's, where the target's "
-                             "decoder draws it narrower or wider (default: on)")
+    add_follow_mouth_option(parser)
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
     parser.add_argument("--camera-size", default="%dx%d" % DEFAULT_CAMERA_SIZE, metavar="WxH",
@@ -69,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default), or MediaPipe's Tasks API, which runs its whole graph every frame")
     parser.add_argument("--loop", action="store_true",
                         help="replay a file source without end (kiosk demos, soak runs); q or Ctrl-C stops")
+
+
+def add_follow_mouth_option(parser: argparse.ArgumentParser) -> None:
+    """``--follow-mouth`` / ``--no-follow-mouth``, for ``live`` and ``bench``."""
+    parser.add_argument("--follow-mouth", action=argparse.BooleanOptionalAction, default=PipelineOptions.follow_mouth,
+                        help="--mode swap: open or close the drawn mouth to the driver's, where the target's "
+                             "decoder draws it narrower or wider (default: on)")
 
 
 def camera_size(text: str) -> tuple[int, int]:
