@@ -142,7 +142,7 @@ def print_report(report: dict, out=sys.stdout) -> None:
             line(f"  {row['name']:<58}{row['generator_ms']['p50']:9.2f}{row['generator_ms']['p95']:9.2f}"
                  f"{row['file_mb']:7.1f}")
     if report["reference_speedup"] is not None:
-        line(f"  reference speed-up (reference p50 / shipped p50): {report['reference_speedup']:.1f}x")
+        line(f"  reference speed-up (reference p50 / shipped p50): {report['reference_speedup']:g}x")
     if report.get("landmarks") and report["landmark_speedup"] is not None:
         marks = report["landmarks"]
         deviation = marks["deviation_iod"] or {"mean": float("nan")}

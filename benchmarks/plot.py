@@ -61,7 +61,7 @@ def _variant_panel(axes, report: dict) -> None:
     axes.set_xscale("log")
     axes.set_xlabel("generator ms (p50 bar, p95 tick; log scale)")
     speedup = report.get("reference_speedup")
-    axes.set_title("Generator variants" + (f": shipped {speedup:.1f}x faster than the reference" if speedup else ""))
+    axes.set_title("Generator variants" + (f": shipped {speedup:g}x faster than the reference" if speedup else ""))
 
 
 def plot_report(report: dict, path: Path) -> Path:

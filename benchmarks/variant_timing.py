@@ -91,8 +91,11 @@ def time_variants(variants: list[Variant], faces: list[np.ndarray], face_size: i
 
 
 def reference_speedup(rows: list[dict]) -> float | None:
-    """Reference p50 over shipped p50, both from ``rows``; None unless both were timed."""
+    """Reference p50 over shipped p50, both from ``rows``, to one decimal (below 1, to two
+    significant digits: a reference far faster than the shipped model must not read 0.0);
+    None unless both were timed."""
     by_role = {row["role"]: row["generator_ms"]["p50"] for row in rows}
     if "reference" not in by_role or not by_role.get("shipped"):
         return None
-    return round(by_role["reference"] / by_role["shipped"], 1)
+    ratio = by_role["reference"] / by_role["shipped"]
+    return round(ratio, 1) if ratio >= 1 else float(f"{ratio:.2g}")
