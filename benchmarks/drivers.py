@@ -6,8 +6,9 @@ Run: ``.venv/bin/python -m benchmarks.drivers --model M.tflite --reference DATA 
 What a person sees is the measure: for each driver clip (every video in ``--drivers``,
 plus the built-in ``sample``) this runs ``reenact eval --driver`` with the target's data
 set as the broken-frame reference, writes ``DIR/<driver>.json`` and the contact sheet
-``DIR/<driver>.jpg`` (driver above generated, 16 frames, broken ones framed red), and
-prints one table row per driver. ``DIR/drivers.json`` holds the rows. ``--mode swap``
+``DIR/<driver>.jpg`` (driver above generated, 16 frames, broken ones framed red) and the
+motion plot ``DIR/<driver>_motion.png`` (yaw, pitch and smile of driver and output), and
+prints one table row per driver, the motion figures (:mod:`evaluation.motion`) among them. ``DIR/drivers.json`` holds the rows. ``--mode swap``
 measures a face-swap model instead (``reenact eval --mode swap``: the frame outside the
 face kept, identity, expression, broken frames; the sheet shows driver above swapped).
 """
@@ -26,6 +27,10 @@ from models.files import write_json
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
            "detect_rate", "mouth_open_corr", "eye_open_corr")
+# evaluation.motion's summary: how much of the driver's head turn and expression the output shows.
+MOTION_COLUMNS = ("yaw_gain", "yaw_corr", "pitch_gain", "pitch_corr", "roll_gain", "roll_corr", "jawOpen_gain",
+                  "mouthSmile_gain", "browInnerUp_gain", "browDown_gain", "eyeBlink_gain", "eyeWide_gain",
+                  "blendshape_gain_p50")
 SWAP_COLUMNS = ("broken_share", "outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50",
                 "distance_to_a_p50", "detect_rate", "mouth_open_corr", "eye_open_corr")
 
@@ -38,7 +43,7 @@ def driver_clips(folder: Path) -> list[str]:
 
 def columns_of(mode: str) -> tuple[str, ...]:
     """The table's figures for a model of ``mode``."""
-    return SWAP_COLUMNS if mode == "swap" else COLUMNS
+    return SWAP_COLUMNS if mode == "swap" else COLUMNS + MOTION_COLUMNS
 
 
 def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str,
@@ -46,13 +51,15 @@ def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], l
     from evaluation.driver import evaluate_driver
     from evaluation.swap import evaluate_swap
 
-    evaluate = partial(evaluate_swap, source_side=source_side) if mode == "swap" else evaluate_driver
     columns = columns_of(mode)
     rows = []
     for clip in clips:
         name = Path(clip).stem
+        evaluate = (partial(evaluate_swap, source_side=source_side) if mode == "swap"
+                    else partial(evaluate_driver, motion_plot=out / f"{name}_motion.png"))
         report = evaluate(clip, model, out / f"{name}.json", reference=reference, sheet=out / f"{name}.jpg")
-        row = {"model": label, "driver": name, **{column: report.get(column) for column in columns}}
+        figures = {**report, **report.get("motion", {}).get("summary", {})}
+        row = {"model": label, "driver": name, **{column: figures.get(column) for column in columns}}
         rows.append(row)
         print("  ".join(f"{row[key]}" for key in ("model", "driver", *columns)), flush=True)
     return rows

@@ -18,6 +18,10 @@ mouth drawn open when it should be shut; these figures can:
 
 The same correlations between the driver and the retargeted landmarks (``retarget_*``)
 tell a retargeting fault from a generator fault.
+
+``motion`` (:mod:`evaluation.motion`): the head pose and blendshapes of the loop's final
+output frames (after every stage) against the driver's, per measure the driver moves on;
+``motion_plot`` draws yaw, pitch and smile over time.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import cv2
 import numpy as np
 
 from evaluation.broken_frames import SHEET_TILE, BrokenFrameMeasure, contact_sheet, write_sheet
+from evaluation.motion import compare_motion, motion_sample, plot_motion
 from media.sources import open_source
 from models import face_topology as topology
 from models.alignment import Alignment
@@ -40,7 +45,7 @@ from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.metrics import pearson_correlation
 from models.tracking_landmarker import live_landmarker
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.pipeline import Packet, build_stages
+from realtime.pipeline import Packet, PipelineOptions, build_stages
 from realtime.retarget import Retargeter, RetargetOptions
 from realtime.stats import RunStats
 from training.dataset import read_manifest
@@ -56,7 +61,7 @@ def rigid_distance(points: np.ndarray, reference: np.ndarray) -> float:
 
 
 def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frames: int,
-               measure: BrokenFrameMeasure | None = None) -> list[tuple[float, float]]:
+               pipeline: PipelineOptions, measure: BrokenFrameMeasure | None = None) -> list[tuple[float, float]]:
     """Feed the clip's first ``frames`` faces to the retargeter through the stages, as live.
 
     With ``measure``, the faces drawn meanwhile (what a live viewer sees while the loop
@@ -64,7 +69,7 @@ def _calibrate(clip: str, runner: GeneratorRunner, retargeter: Retargeter, frame
     """
     distances = []
     with open_source(clip) as source, live_landmarker() as landmarker:
-        front, back = build_stages(runner, landmarker, RunStats(), retargeter=retargeter)
+        front, back = build_stages(runner, landmarker, RunStats(), pipeline, retargeter=retargeter)
         for frame in source:
             packet = front(Packet(frame))
             if measure is not None and packet.sketch is not None:
@@ -93,14 +98,17 @@ def _broken_measure(reference: Path, runner: GeneratorRunner) -> BrokenFrameMeas
 def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
                     calibrate_frames: int = 30, max_frames: int | None = None,
                     num_threads: int = DEFAULT_THREADS, reference: str | Path | None = None,
-                    sheet: str | Path | None = None) -> dict:
+                    sheet: str | Path | None = None, motion_plot: str | Path | None = None,
+                    pipeline: PipelineOptions = PipelineOptions()) -> dict:
     """Run ``clip`` through the live path with ``model_path``; write and return the figures.
 
     ``model_path`` None means the shipped generator; ``max_frames`` limits the clip (None:
     all of it). With ``reference``, the target's prepared data set, every generated face
     is also measured for breakage (:mod:`evaluation.broken_frames`), the faces drawn during
     a live calibration too; ``sheet`` gets the contact sheet (driver above generated, 16
-    frames, broken ones framed red). Raises UserError for a bad model or clip.
+    frames, broken ones framed red). ``motion_plot`` gets the driver's and the output's yaw,
+    pitch and smile over time; ``pipeline`` the loop's options (the motion gains among them).
+    Raises UserError for a bad model or clip.
     """
     clip = str(clip)
     model_path = generator_path(model_path)
@@ -110,7 +118,8 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
     breakage = _broken_measure(Path(reference), runner) if reference is not None else None
     retargeter = Retargeter.for_model(metadata, RetargetOptions(calibrate_frames=calibrate_frames))
-    calibration = _calibrate(clip, runner, retargeter, calibrate_frames, breakage) if calibrate_frames > 0 else []
+    calibration = (_calibrate(clip, runner, retargeter, calibrate_frames, pipeline, breakage)
+                   if calibrate_frames > 0 else [])
     distances, driver_tiles, face_tiles = [], [], []
 
     driver_series = {name: [] for name in EXPRESSION_MEASURES}  # every frame with a face
@@ -118,16 +127,19 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     paired_driver = {name: [] for name in EXPRESSION_MEASURES}  # frames whose generated face was found
     generated_series = {name: [] for name in EXPRESSION_MEASURES}
     generated_drift, driver_drift = [], []
+    driver_motion, output_motion = [], []  # per frame, the driver's and the final output's pose and blendshapes
     frames = with_face = 0
     stats = RunStats()
     with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
-        front, back = build_stages(runner, landmarker, stats, retargeter=retargeter)
+        front, back = build_stages(runner, landmarker, stats, pipeline, retargeter=retargeter)
         for frame in source:
             if max_frames is not None and frames >= max_frames:
                 break
             frames += 1
-            packet = back.generate(front(Packet(frame)))
+            packet = back(front(Packet(frame)))  # every stage: packet.output is what a viewer sees
+            driver_motion.append(motion_sample(checker.detect(frame.image)))
+            output_motion.append(motion_sample(checker.detect(packet.output)) if driver_motion[-1] else None)
             if packet.generated is None:
                 continue
             with_face += 1
@@ -165,6 +177,10 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         report[f"{name}_corr"] = json_number(pearson_correlation(paired_driver[name], generated_series[name]))
         report[f"retarget_{name}_corr"] = json_number(
             pearson_correlation(driver_series[name], retarget_series[name]))
+    report["motion"] = compare_motion(driver_motion, output_motion, calibrate_frames)
+    if motion_plot is not None:
+        plot_motion(Path(motion_plot), driver_motion, output_motion, source.fps, calibrate_frames,
+                    f"{Path(clip).stem}: driver and output, change from the clip's neutral")
     if breakage is not None:
         report.update(breakage.report(distances))
         report["calibration_frames_measured"] = len(calibration)
