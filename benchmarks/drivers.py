@@ -5,12 +5,13 @@ Run: ``.venv/bin/python -m benchmarks.drivers --model M.tflite --reference DATA 
 
 What a person sees is the measure: for each driver clip (every video in ``--drivers``,
 plus the built-in ``sample``) this runs ``reenact eval --driver`` with the target's data
-set as the broken-frame reference, writes ``DIR/<driver>.json`` and the contact sheet
-``DIR/<driver>.jpg`` (driver above generated, 16 frames, broken ones framed red) and the
-motion plot ``DIR/<driver>_motion.png`` (yaw, pitch and smile of driver and output), and
-prints one table row per driver, the motion figures (:mod:`evaluation.motion`) among them. ``DIR/drivers.json`` holds the rows. ``--mode swap``
-measures a face-swap model instead (``reenact eval --mode swap``: the frame outside the
-face kept, identity, expression, broken frames; the sheet shows driver above swapped).
+set as the broken-frame reference, writes ``DIR/<driver>.json``, the contact sheet
+``DIR/<driver>.jpg`` (driver above the final output, 16 frames, broken ones framed red)
+and the motion plot ``DIR/<driver>_motion.png`` (yaw, pitch and smile of driver and
+output), and prints one table row per driver, the motion figures (:mod:`evaluation.motion`)
+among them. ``DIR/drivers.json`` holds the rows. ``--mode swap`` measures a face-swap
+model instead (``reenact eval --mode swap``: the frame outside the face kept, identity,
+expression, broken frames; the sheet shows driver above swapped).
 """
 
 from __future__ import annotations

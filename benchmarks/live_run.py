@@ -35,6 +35,7 @@ from models.errors import UserError
 from models.options import require
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
+from realtime.motion_transfer import MotionOptions
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.sinks import Controls, Sink
 from realtime.stats import RecordingStats, percentiles
@@ -57,6 +58,7 @@ class LiveBenchOptions:
     landmarker: str = PipelineOptions.landmarker  # see PipelineOptions.landmarker
     mode: str = "reenact"  # or "swap", as reenact live --mode
     follow_mouth: bool = PipelineOptions.follow_mouth  # see PipelineOptions.follow_mouth (swap mode)
+    motion: MotionOptions = MotionOptions()  # see PipelineOptions.motion (re-enactment)
 
     def __post_init__(self):
         require(self.frames >= 1 and self.warmup >= 1, f"{self.frames} frames after {self.warmup} warm-up frames",
@@ -144,7 +146,7 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
                         num_threads=options.num_threads,
                         capture=CaptureOptions(pace=False, stale_after=options.stale_after),
                         pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker,
-                                                 follow_mouth=options.follow_mouth),
+                                                 follow_mouth=options.follow_mouth, motion=options.motion),
                         mode=options.mode)
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
@@ -194,6 +196,8 @@ def _window_figures(options: LiveBenchOptions, feed: FrameSource, recorder: Reco
         "overlap": options.overlap,
         "landmarker": options.landmarker,
         "follow_mouth": options.follow_mouth,
+        "pose_gain": options.motion.pose_gain,
+        "expression_gain": options.motion.expression_gain,
         "timeline": {
             "output_s": [round(moment - start.time, 4) for moment, _, _ in outputs],
             "latency_ms": [round(latency, 2) for latency in latencies],

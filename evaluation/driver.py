@@ -105,7 +105,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     ``model_path`` None means the shipped generator; ``max_frames`` limits the clip (None:
     all of it). With ``reference``, the target's prepared data set, every generated face
     is also measured for breakage (:mod:`evaluation.broken_frames`), the faces drawn during
-    a live calibration too; ``sheet`` gets the contact sheet (driver above generated, 16
+    a live calibration too; ``sheet`` gets the contact sheet (driver above the final output, 16
     frames, broken ones framed red). ``motion_plot`` gets the driver's and the output's yaw,
     pitch and smile over time; ``pipeline`` the loop's options (the motion gains among them).
     Raises UserError for a bad model or clip.
@@ -148,7 +148,8 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
             if sheet is not None:
                 driver_crop = Alignment.from_landmarks(packet.points, size, margin).warp(frame.image)
                 driver_tiles.append(cv2.resize(driver_crop, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
-                face_tiles.append(cv2.resize(packet.generated, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
+                # What a viewer sees: the final frame, the face moved with the driver's head.
+                face_tiles.append(cv2.resize(packet.output, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))
             for name, measure in EXPRESSION_MEASURES.items():
                 driver_series[name].append(measure(packet.driver_aligned))
                 retarget_series[name].append(measure(packet.target_aligned))

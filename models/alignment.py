@@ -39,7 +39,7 @@ def canonical_points(size: int = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN) -
     return center + _TEMPLATE_IOD * iod
 
 
-def _umeyama_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def umeyama_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Least-squares rotation + uniform scale + translation (no reflection), as 2x3."""
     source_mean, target_mean = source.mean(0), target.mean(0)
     source_c, target_c = source - source_mean, target - target_mean
@@ -68,7 +68,7 @@ class Alignment:
         if points.ndim != 2 or points.shape[0] < max(STABLE_POINTS) + 1:
             raise ValueError(f"got landmarks of shape {points.shape}, expected (478, 2 or 3)")
         source = points[list(STABLE_POINTS), :2]
-        return cls(_umeyama_similarity(source, canonical_points(size, margin)), size)
+        return cls(umeyama_similarity(source, canonical_points(size, margin)), size)
 
     @property
     def scale(self) -> float:

@@ -47,6 +47,7 @@ from provenance.watermark import Payload, Watermarker
 from realtime import kernels
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
+from realtime.motion_transfer import MotionOptions, MotionTransfer
 from realtime.one_euro import OneEuroFilter, OneEuroOptions
 from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS, compose, frame_shape
 from realtime.retarget import HeadMotion, Retargeter, RetargetOptions
@@ -65,6 +66,9 @@ class PipelineOptions:
     output_size: int = DEFAULT_OUTPUT_SIZE
     retarget: RetargetOptions = RetargetOptions()
     follow_head: bool = True  # put the driver's head roll, shift and scale back on the face
+    # The driver's head turn and the expression beyond the target's range, by warping the
+    # drawn face (realtime.motion_transfer); gains of 0 turn them off.
+    motion: MotionOptions = MotionOptions()
     # Swap mode: open or close the drawn face's mouth to the driver's opening (realtime.swap_stages).
     follow_mouth: bool = True
     smoothing: OneEuroOptions = OneEuroOptions()
@@ -106,6 +110,8 @@ class LiveConfig:
                 "with --mode swap", "no --layout (a swap keeps the driver's own frame)")
         require(self.mode == "swap" or self.pipeline.follow_mouth, "--no-follow-mouth with --mode reenact",
                 "it with --mode swap only (re-enactment draws the mouth from the driver's landmarks)")
+        require(self.mode != "swap" or self.pipeline.motion == MotionOptions(), "--pose-gain or --expression-gain "
+                "with --mode swap", "them with --mode reenact only (a swap keeps the driver's own head)")
         require(self.num_threads >= 1, f"--threads {self.num_threads}", "1 or more")
         width, height = self.camera_size
         require(16 <= width <= 7680 and 16 <= height <= 4320 and width % 2 == 0 and height % 2 == 0,
@@ -127,6 +133,7 @@ class Packet:
     target_aligned: np.ndarray | None = None  # retargeted landmarks drawn into the sketch
     sketch: np.ndarray | None = None
     head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
+    face_maps: tuple[np.ndarray, np.ndarray] | None = None  # remap of the face: turn, expression, head_motion
     generated: np.ndarray | None = None  # the generator's face, (S, S, 3) uint8
     # Face swap only (realtime.swap_stages): the frame-to-crop transform, the driver's
     # aligned face (the model's input) and its 0/1 face mask in the crop.
@@ -191,12 +198,14 @@ class FrontStages(LandmarkStages):
 
     def __init__(self, landmarker: TrackingLandmarker | FaceLandmarker, retargeter: Retargeter, size: int,
                  margin: float, stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(),
-                 controls: Controls | None = None):
+                 controls: Controls | None = None, options: PipelineOptions = PipelineOptions()):
         super().__init__(landmarker, stats, smoothing)
         self.retargeter = retargeter
         self.size, self.margin = size, margin
         self.controls = controls
+        self.options = options
         self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
+        self.motion = MotionTransfer(size, options.motion, retargeter.options.calibrate_frames)
 
     def __call__(self, packet: Packet) -> Packet:
         if not self.track(packet):
@@ -205,12 +214,16 @@ class FrontStages(LandmarkStages):
             if self.controls is not None and self.controls.take_calibration_request():
                 self.retargeter.recalibrate()
                 self.head_motion.recalibrate()
+                self.motion.recalibrate()
             alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = alignment.apply(packet.points)
-            packet.target_aligned = self.retargeter(packet.driver_aligned)
-            packet.head_motion = self.head_motion(alignment.matrix)
+            packet.target_aligned, asked = self.retargeter.retarget(self.motion.frontalise(packet.driver_aligned))
+            packet.head_motion = self.head_motion(alignment.matrix) if self.options.follow_head else None
         with self._time("sketch", packet):
             packet.sketch = render_sketch(packet.target_aligned, self.size)
+        if self.retargeter.driver_neutral is not None:  # calibrated, if only provisionally
+            with self._time("motion", packet):
+                packet.face_maps = self.motion.maps(packet.target_aligned, asked, packet.head_motion)
         return packet
 
 
@@ -259,7 +272,9 @@ class BackStages:
             if face is None:  # no face: the last one, dimmed, with a note
                 face = kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
             else:
-                if self.options.follow_head and packet.head_motion is not None:
+                if packet.face_maps is not None:
+                    face = cv2.remap(face, *packet.face_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                elif packet.head_motion is not None:
                     face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
                                           borderMode=cv2.BORDER_REPLICATE)
                 self._last_face = face
@@ -305,7 +320,7 @@ def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceL
     if retargeter is None:
         retargeter = Retargeter.for_model(metadata, options.retarget)
     front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
-                        controls)
+                        controls, options)
     return front, BackStages(runner, stats, controls, options, sinks)
 
 

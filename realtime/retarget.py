@@ -239,11 +239,21 @@ class Retargeter:
 
     def __call__(self, driver_points: np.ndarray) -> np.ndarray:
         """The target's aligned landmarks (478, 3) for the driver's aligned landmarks."""
+        return self.retarget(driver_points)[0]
+
+    def retarget(self, driver_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The face to draw (478, 3), and the one the driver's expression asks for before ranges and clamp.
+
+        The second is the driver's deviation from their neutral added to the target's
+        neutral, unbounded: what :mod:`realtime.motion_transfer` warps the drawn face towards.
+        """
         driver = np.asarray(driver_points, np.float64)
         self.observe(driver)
         if self.driver_neutral is None:
-            return driver.astype(np.float32)  # not calibrated: the driver's own face
+            points = driver.astype(np.float32)  # not calibrated: the driver's own face
+            return points, points
         points = self.target_neutral + self._scales[:, None] * (driver - self.driver_neutral)
+        asked = points.astype(np.float32)
         wanted = {}
         for measure in self._measures:
             wanted[measure.name] = self._range_maps[measure.name](measure.measure(driver))
@@ -254,7 +264,7 @@ class Retargeter:
             points = self.shapes.clamp(points)
             if self.options.restore_openings:
                 self._restore_openings(points, wanted)
-        return points.astype(np.float32)
+        return points.astype(np.float32), asked
 
     def _restore_openings(self, points: np.ndarray, wanted: dict) -> None:
         """Give the clamped face (in place) back the eye and mouth openings mapped for it.

@@ -108,7 +108,8 @@ def test_cli_writes_every_frame_of_the_expressions_clip_labelled(shared_data, ti
     assert (stats["frames_in"], stats["frames_out"], stats["frames_dropped"]) == (216, 216, 0)
     assert stats["frames_without_face"] == 0 and stats["fps"] > 0
     assert set(stats["latency_ms"]) == {"p50", "p95", "p99"}
-    assert {"landmarks", "smooth", "retarget", "sketch", "generator", "post", "label", "watermark", "sinks"} <= set(
+    assert {"landmarks", "smooth", "retarget", "sketch", "motion", "generator", "post", "label", "watermark",
+            "sinks"} <= set(
         stats["stages_ms"])
     assert all(set(timing) == {"p50", "p95"} for timing in stats["stages_ms"].values())
 

@@ -16,7 +16,7 @@ from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import PipelineOptions
-from reenact.commands.live import add_follow_mouth_option
+from reenact.commands.live import add_follow_mouth_option, add_motion_options, motion_options
 
 
 def _fraction_or_none(text: str) -> float | None:
@@ -62,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="overlap the landmarks of the next frame with the generator of this one "
                              "(default: off, as reenact live)")
     add_follow_mouth_option(parser)
+    add_motion_options(parser)
     parser.add_argument("--landmarker", choices=LANDMARKERS, default=PipelineOptions.landmarker,
                         help="the loop's landmark stage, as reenact live (default %(default)s); with a file "
                              "source, both are also timed side by side on its frames")
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     live = LiveBenchOptions(source=args.source, model_path=model_path, frames=args.frames,
                             warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
                             stale_after=args.stale_after, overlap=args.overlap, landmarker=args.landmarker,
-                            mode=args.mode, follow_mouth=args.follow_mouth)
+                            mode=args.mode, follow_mouth=args.follow_mouth, motion=motion_options(args))
     run_bench(BenchConfig(live, variants=args.variants, variant_dir=args.variant_dir, invokes=args.invokes,
                           kernel_repeats=args.kernel_repeats, json_path=args.json, plot_path=args.plot))
     return 0

@@ -15,6 +15,9 @@ from pathlib import Path
 from models.default_model import generator_path
 from models.errors import UserError
 from models.generator_contract import MODES
+from realtime.motion_transfer import MotionOptions
+from realtime.pipeline import PipelineOptions
+from reenact.commands.live import add_motion_options, motion_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --mode swap and --reference: the prepared faces the model was trained to "
                              "swap from (A); measures broken frames against how far its swaps of them are from B")
     parser.add_argument("--sheet", type=Path, metavar="PNG",
-                        help="with --driver: contact sheet of 16 frames, driver above generated")
+                        help="with --driver: contact sheet of 16 frames, driver above output")
+    parser.add_argument("--motion-plot", type=Path, metavar="PNG",
+                        help="with --driver: the driver's and the output's yaw, pitch and smile over time")
+    add_motion_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
     if args.source_side is not None and args.mode != "swap":
         raise UserError("--source-side is the face-swap source side: it needs --mode swap")
+    if args.mode == "swap" or args.data is not None:
+        if motion_options(args) != MotionOptions():
+            raise UserError("--pose-gain and --expression-gain move a re-enacted face: they need --driver "
+                            "without --mode swap")
     if args.mode == "swap":
         if args.driver is None:
             raise UserError("--mode swap measures a model on a driver clip: pass --driver CLIP, not --data")
@@ -66,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         from evaluation.driver import evaluate_driver
 
         figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate,
-                                  reference=args.reference, sheet=args.sheet)
+                                  reference=args.reference, sheet=args.sheet, motion_plot=args.motion_plot,
+                                  pipeline=PipelineOptions(motion=motion_options(args)))
     summary = {key: value for key, value in figures.items() if not isinstance(value, (list, dict))}
     print(json.dumps(summary, indent=2))
     print(f"all figures, per frame too: {args.json}")

@@ -19,6 +19,7 @@ from models.options import require
 from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
+from realtime.motion_transfer import MotionOptions
 from realtime.pipeline import LiveConfig, PipelineOptions, run_live
 from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS
 from realtime.retarget import RetargetOptions
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "frames per second from a fast camera, more latency (default: off; the landmarks "
                              "of the next frame overlap only this one's post-processing and outputs)")
     add_follow_mouth_option(parser)
+    add_motion_options(parser)
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
     parser.add_argument("--camera-size", default="%dx%d" % DEFAULT_CAMERA_SIZE, metavar="WxH",
@@ -74,6 +76,23 @@ def add_follow_mouth_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--follow-mouth", action=argparse.BooleanOptionalAction, default=PipelineOptions.follow_mouth,
                         help="--mode swap: open or close the drawn mouth to the driver's, where the target's "
                              "decoder draws it narrower or wider (default: on)")
+
+
+def add_motion_options(parser: argparse.ArgumentParser) -> None:
+    """``--pose-gain`` and ``--expression-gain``, for ``live``, ``bench`` and ``eval``."""
+    defaults = MotionOptions()
+    parser.add_argument("--pose-gain", type=float, default=defaults.pose_gain, metavar="G",
+                        help="how far the target's head turns and nods with yours: 1 as much, 0 kept frontal "
+                             f"(default %(default)s; held at {defaults.max_yaw:.0f} degrees of yaw and "
+                             f"{defaults.max_pitch:.0f} of pitch)")
+    parser.add_argument("--expression-gain", type=float, default=defaults.expression_gain, metavar="G",
+                        help="how much of the expression beyond what the target showed in training (a grin, a "
+                             "wide mouth) is carried by warping his face: 0 none (default %(default)s)")
+
+
+def motion_options(args: argparse.Namespace) -> MotionOptions:
+    """The motion transfer's options from ``add_motion_options``' arguments."""
+    return MotionOptions(pose_gain=args.pose_gain, expression_gain=args.expression_gain)
 
 
 def camera_size(text: str) -> tuple[int, int]:
@@ -99,7 +118,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
     # The options check themselves, each in its own __post_init__; the source is opened last.
     pipeline = PipelineOptions(layout=args.layout, output_size=args.size, overlap=args.overlap,
                                retarget=RetargetOptions(calibrate_frames=args.calibrate), landmarker=args.landmarker,
-                               follow_mouth=args.follow_mouth)
+                               follow_mouth=args.follow_mouth, motion=motion_options(args))
     return LiveConfig(
         source=_source(args), model_path=generator_path(args.model, args.mode), mode=args.mode,
         outputs=tuple(outputs), stats_path=args.stats,

@@ -1,0 +1,169 @@
+"""The driver's head turn and the expression the shape space cut, put back by warping the drawn face.
+
+The generator draws only faces the target showed: frontal, and within his expressions (the
+shape-space clamp, :mod:`realtime.retarget`). This stage moves the drawn face the rest of
+the way, so the clean face turns, nods and grins with the driver:
+
+1. **Frontalise.** The driver's aligned 3-D landmarks are compared with their calibration
+   neutral on rigid points (:data:`models.head_pose.RIGID_POINTS`); the fitted rotation is
+   the head's turn since calibration, and the landmarks turned back by it are the driver's
+   expression alone, which retargeting then maps onto the target.
+2. **Carry the expression.** Where retargeting's unclamped face (``wanted``) lies beyond the
+   drawn one, the drawn face's control points move towards it, by ``expression_gain`` and
+   at most ``max_carry`` inter-ocular distances (eyes excepted: lids a few pixels apart
+   would smear, and the generator draws them).
+3. **Turn the head.** The moved points, with the target's depth, are turned by the driver's
+   yaw and pitch (times ``pose_gain``, bounded at ``max_yaw`` / ``max_pitch``), projected, and
+   re-aligned on the stable points the way the driver's crop is, so the in-plane head
+   motion (roll, shift, scale) applies after it unchanged.
+
+The face is then warped from the drawn points to these (:mod:`models.face_warp`, a thin
+plate through the face's points, a ring around it that follows halfway, and the crop's
+border, which stays), in one resampling with the in-plane head motion. The maps depend
+only on landmarks, so the front thread computes them and the back only resamples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models import face_topology as topology
+from models.alignment import umeyama_similarity
+from models.face_warp import warp_maps
+from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
+from models.options import require
+
+# The face's control points: every other oval point, the brows' upper edges, the eyes' corners
+# and lid middles, irises, the nose and the lips.
+_OVAL = topology.FACE_OVAL[::2]
+_EYES = (33, 133, 159, 145, 362, 263, 386, 374, topology.RIGHT_IRIS_CENTER, topology.LEFT_IRIS_CENTER)
+CONTROL_POINTS = tuple(dict.fromkeys(
+    _OVAL + topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER + _EYES + (168, 6, 1, 4, 98, 327, 2)
+    + (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321, 13, 14, 78, 308)))
+_NOT_CARRIED = frozenset(_EYES)  # the lids: the generator draws their opening
+RING_SCALE = 1.35  # the ring around the face, as a multiple of the oval's distance from its centre
+RING_FOLLOW = 0.5  # how much of the face's motion the ring takes (hair, neck)
+_BORDER_POINTS = 4  # fixed points along each side of the crop
+
+
+@dataclass(frozen=True)
+class MotionOptions:
+    """How much of the driver's head turn and expression the drawn face is moved by."""
+
+    pose_gain: float = 1.0  # 0 keeps the head frontal
+    expression_gain: float = 1.0  # 0 draws only the expressions the target showed
+    max_yaw: float = 25.0  # degrees; beyond, the head is held at the bound
+    max_pitch: float = 20.0
+    max_carry: float = 0.15  # the most a point moves past the drawn face, in inter-ocular distances
+
+    def __post_init__(self):
+        require(0.0 <= self.pose_gain <= 2.0, f"--pose-gain {self.pose_gain}", "0 (frontal) to 2")
+        require(0.0 <= self.expression_gain <= 2.0, f"--expression-gain {self.expression_gain}", "0 to 2")
+        require(0.0 <= self.max_yaw <= 45.0 and 0.0 <= self.max_pitch <= 45.0,
+                f"head bounds {self.max_yaw}/{self.max_pitch} degrees", "0 to 45")
+        require(0.0 <= self.max_carry <= 0.5, f"max_carry {self.max_carry}", "0 to 0.5 inter-ocular distances")
+
+
+class HeadPose:
+    """The driver's head rotation since calibration, from aligned 3-D landmarks.
+
+    The neutral is the median of the first ``calibrate_frames`` faces (refined frame by
+    frame until then, as retargeting's is); ``recalibrate`` collects a new one.
+    """
+
+    def __init__(self, calibrate_frames: int = 30):
+        self.calibrate_frames = calibrate_frames
+        self._collected: list[np.ndarray] = []
+        self._collecting = calibrate_frames > 0
+        self.neutral: np.ndarray | None = None
+
+    def recalibrate(self) -> None:
+        if self.calibrate_frames > 0:
+            self._collected, self._collecting = [], True
+
+    def __call__(self, driver_aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rotation since calibration (3, 3), and the driver's points turned back by it (478, 3)."""
+        points = np.asarray(driver_aligned, np.float64)
+        if self._collecting:
+            self._collected.append(points)
+            if self.neutral is None or len(self._collected) <= self.calibrate_frames:
+                self.neutral = np.median(np.stack(self._collected), axis=0)
+            if len(self._collected) >= self.calibrate_frames:
+                self._collected, self._collecting = [], False
+        if self.neutral is None:
+            return np.eye(3), points
+        rigid = list(RIGID_POINTS)
+        turn, scale = fit_rotation(self.neutral[rigid], points[rigid])
+        centre, neutral_centre = points[rigid].mean(0), self.neutral[rigid].mean(0)
+        frontal = (points - centre) @ turn / max(scale, 1e-6) + neutral_centre  # turn.T applied to each row
+        return turn, frontal
+
+
+class MotionTransfer:
+    """Where the drawn face's control points go, and the warp maps that take them there."""
+
+    def __init__(self, size: int, options: MotionOptions = MotionOptions(), calibrate_frames: int = 30):
+        self.size = size
+        self.options = options
+        self.pose = HeadPose(calibrate_frames)
+        self.turn = np.eye(3)  # this frame's head rotation since calibration
+        edge = np.linspace(0.0, size - 1.0, _BORDER_POINTS + 1)[:-1]
+        last = size - 1.0
+        self._border = np.concatenate([np.column_stack([edge, np.zeros_like(edge)]),
+                                       np.column_stack([np.full_like(edge, last), edge]),
+                                       np.column_stack([last - edge, np.full_like(edge, last)]),
+                                       np.column_stack([np.zeros_like(edge), last - edge])])
+
+    def recalibrate(self) -> None:
+        self.pose.recalibrate()
+
+    def frontalise(self, driver_aligned: np.ndarray) -> np.ndarray:
+        """The driver's aligned points with the head turn since calibration taken out."""
+        self.turn, frontal = self.pose(driver_aligned)
+        return frontal.astype(np.float32)
+
+    def head_angles(self) -> tuple[float, float]:
+        """Yaw and pitch (degrees) the face is turned by: the driver's, times the gain, bounded."""
+        yaw, pitch, _ = angles(self.turn)
+        o = self.options
+        return (float(np.clip(yaw * o.pose_gain, -o.max_yaw, o.max_yaw)),
+                float(np.clip(pitch * o.pose_gain, -o.max_pitch, o.max_pitch)))
+
+    def destination(self, drawn: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Where each point of the drawn face (478, 3) goes: expression carried, head turned."""
+        drawn = np.asarray(drawn, np.float64)
+        moved = drawn.copy()
+        carry = (np.asarray(wanted, np.float64)[:, :2] - drawn[:, :2]) * self.options.expression_gain
+        limit = self.options.max_carry * topology.inter_ocular(drawn)
+        length = np.linalg.norm(carry, axis=1, keepdims=True)
+        carry *= np.minimum(1.0, limit / np.maximum(length, 1e-9))
+        carry[list(_NOT_CARRIED)] = 0.0
+        moved[:, :2] += carry
+        yaw, pitch = self.head_angles()
+        if yaw == 0.0 and pitch == 0.0:
+            return moved
+        centre = drawn[list(RIGID_POINTS)].mean(0)
+        turn = rotation(yaw, pitch).T
+        turned = (moved - centre) @ turn + centre
+        # Re-aligned on the stable points, as the driver's own turned face is in its crop (the
+        # fit is of the turn alone, so it leaves the carried expression where it is).
+        stable = list(topology.STABLE_POINTS)
+        realign = umeyama_similarity(((drawn[stable] - centre) @ turn + centre)[:, :2], drawn[stable, :2])
+        turned[:, :2] = turned[:, :2] @ realign[:, :2].T + realign[:, 2]
+        return turned
+
+    def maps(self, drawn: np.ndarray, wanted: np.ndarray,
+             after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``cv2.remap`` maps that warp the face drawn at ``drawn`` to :meth:`destination`, then ``after``."""
+        drawn = np.asarray(drawn, np.float64)
+        moved = self.destination(drawn, wanted)
+        control = list(CONTROL_POINTS)
+        oval = list(topology.FACE_OVAL)
+        centre = drawn[oval, :2].mean(0)
+        ring = centre + RING_SCALE * (drawn[oval, :2] - centre)
+        ring_moved = ring + RING_FOLLOW * (moved[oval, :2] - drawn[oval, :2])
+        source = np.concatenate([drawn[control, :2], ring, self._border])
+        destination = np.concatenate([moved[control, :2], ring_moved, self._border])
+        return warp_maps(source, destination, (self.size, self.size), after)

@@ -1,0 +1,174 @@
+"""The head turn and expression carried by warping the drawn face, and the measure of motion."""
+
+import cv2
+import numpy as np
+import pytest
+
+from evaluation.motion import BLENDSHAPES, compare_motion, motion_sample
+from models import face_topology as topology
+from models.face_warp import ThinPlateSpline, warp_image, warp_maps
+from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
+from realtime.motion_transfer import HeadPose, MotionOptions, MotionTransfer
+
+
+@pytest.fixture(scope="module")
+def shipped_metadata():
+    """The shipped generator's metadata: its target's neutral landmarks (with depth) and photo."""
+    from models.default_model import generator_path
+    from models.generator_contract import load_generator_file
+
+    return load_generator_file(generator_path(None))[1]
+
+
+# ------------------------------------------------------------------ the warp
+
+
+def test_the_spline_passes_through_its_points_and_reproduces_an_affine_exactly():
+    rng = np.random.default_rng(0)
+    anchors = rng.uniform(10, 246, (40, 2))
+    values = anchors + rng.normal(0, 4, anchors.shape)
+    np.testing.assert_allclose(ThinPlateSpline(anchors, values, 256.0)(anchors), values, atol=0.05)
+    affine = np.array([[1.04, 0.05, 3.0], [-0.03, 0.97, -2.0]])
+    moved = anchors @ affine[:, :2].T + affine[:, 2]
+    map_x, map_y = warp_maps(anchors, moved, (256, 256))
+    inverse = cv2.invertAffineTransform(affine)
+    for x, y in ((100, 120), (37, 201), (250, 3)):
+        np.testing.assert_allclose((map_x[y, x], map_y[y, x]), inverse @ (x, y, 1), atol=0.02)
+
+
+def test_a_dot_lands_where_its_point_is_sent_and_an_affine_after_is_folded_in():
+    image = np.zeros((128, 128, 3), np.uint8)
+    cv2.circle(image, (50, 60), 3, (255, 255, 255), -1)
+    border = np.array([[0, 0], [127, 0], [0, 127], [127, 127], [64, 0], [0, 64], [127, 64], [64, 127]], float)
+    source = np.vstack([[[50, 60], [80, 60], [64, 90]], border])
+    destination = np.vstack([[[58, 54], [80, 60], [64, 90]], border])
+
+    def dot(picture):
+        ys, xs = np.nonzero(picture[..., 0] > 128)
+        return xs.mean(), ys.mean()
+
+    np.testing.assert_allclose(dot(warp_image(image, source, destination)), (58, 54), atol=0.6)
+    shift = np.array([[1.0, 0.0, 10.0], [0.0, 1.0, -5.0]])
+    np.testing.assert_allclose(dot(warp_image(image, source, destination, after=shift)), (68, 49), atol=0.6)
+
+
+def test_the_warp_refuses_point_sets_that_do_not_pair():
+    with pytest.raises(ValueError, match="expected equal"):
+        ThinPlateSpline(np.zeros((5, 2)), np.zeros((4, 2)), 1.0)
+
+
+# ------------------------------------------------------------------ head pose
+
+
+@pytest.mark.parametrize("yaw, pitch, roll", [(15, -8, 0), (-25, 10, 5), (0, 0, 0)])
+def test_angles_undo_rotation_and_a_fit_recovers_a_turn(yaw, pitch, roll):
+    assert angles(rotation(yaw, pitch, roll)) == pytest.approx((yaw, pitch, roll), abs=1e-9)
+    rng = np.random.default_rng(1)
+    reference = rng.normal(0, 50, (30, 3))
+    turned = 1.1 * reference @ rotation(yaw, pitch, roll).T + (4, -2, 7)
+    found, scale = fit_rotation(reference, turned)
+    assert angles(found) == pytest.approx((yaw, pitch, roll), abs=1e-6) and scale == pytest.approx(1.1)
+
+
+def test_head_pose_calibrates_then_reads_the_turn_and_takes_it_out(shipped_metadata):
+    neutral = shipped_metadata.neutral.astype(np.float64)
+    pose = HeadPose(calibrate_frames=3)
+    for _ in range(3):
+        turn, frontal = pose(neutral)
+        np.testing.assert_allclose(turn, np.eye(3), atol=1e-9)
+    centre = neutral[list(RIGID_POINTS)].mean(0)
+    turned = (neutral - centre) @ rotation(12, -6).T + centre + (5, -3, 0)
+    turned[list(topology.LOWER_LIP), 1] += 4.0  # an expression on top of the turn
+    turn, frontal = pose(turned)
+    assert angles(turn)[:2] == pytest.approx((12, -6), abs=0.5)
+    rigid = list(RIGID_POINTS)
+    np.testing.assert_allclose(frontal[rigid], neutral[rigid], atol=0.5)
+    lower_lip = list(topology.LOWER_LIP)
+    assert np.mean(frontal[lower_lip, 1] - neutral[lower_lip, 1]) == pytest.approx(4.0, abs=1.0)
+
+
+# ------------------------------------------------------------------ motion transfer
+
+
+def _calibrated(metadata, options=MotionOptions(), turn=(0.0, 0.0)) -> MotionTransfer:
+    neutral = metadata.neutral.astype(np.float64)
+    motion = MotionTransfer(metadata.input_size, options, calibrate_frames=1)
+    motion.frontalise(neutral)
+    centre = neutral[list(RIGID_POINTS)].mean(0)
+    motion.frontalise((neutral - centre) @ rotation(*turn).T + centre)
+    return motion
+
+
+def test_the_expression_carried_is_bounded_spares_the_lids_and_follows_its_gain(shipped_metadata):
+    drawn = shipped_metadata.neutral.astype(np.float64)
+    wanted = drawn.copy()
+    wanted[:, 1] += 40.0  # far beyond the bound
+    limit = MotionOptions().max_carry * topology.inter_ocular(drawn)
+    moved = _calibrated(shipped_metadata).destination(drawn, wanted)
+    shift = np.linalg.norm(moved[:, :2] - drawn[:, :2], axis=1)
+    assert shift.max() == pytest.approx(limit, rel=1e-6)
+    assert shift[[topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_LOWER]].max() < 1e-9
+    still = _calibrated(shipped_metadata, MotionOptions(expression_gain=0.0)).destination(drawn, wanted)
+    np.testing.assert_allclose(still, drawn)
+
+
+def test_the_head_turn_is_scaled_by_its_gain_and_held_at_the_bound(shipped_metadata):
+    assert _calibrated(shipped_metadata, turn=(10, -5)).head_angles() == pytest.approx((10, -5), abs=0.3)
+    assert _calibrated(shipped_metadata, MotionOptions(pose_gain=0.5), (10, -5)).head_angles() == pytest.approx(
+        (5, -2.5), abs=0.3)
+    assert _calibrated(shipped_metadata, turn=(40, 30)).head_angles() == pytest.approx((25, 20), abs=1e-6)
+    frontal = _calibrated(shipped_metadata, MotionOptions(pose_gain=0.0), (20, 10))
+    drawn = shipped_metadata.neutral.astype(np.float64)
+    np.testing.assert_allclose(frontal.destination(drawn, drawn), drawn)
+
+
+@pytest.fixture(scope="module")
+def landmarker_image_mode():
+    from models.landmarker import FaceLandmarker, LandmarkerOptions
+
+    with FaceLandmarker(LandmarkerOptions(video_mode=False)) as landmarker:
+        yield landmarker
+
+
+def test_a_warped_face_turns_as_a_real_landmarker_sees_it(shipped_metadata, landmarker_image_mode):
+    """The shipped target's own photo, turned 15 degrees by the warp: MediaPipe finds it turned."""
+    photo, drawn = shipped_metadata.appearance(), shipped_metadata.neutral.astype(np.float64)
+    motion = _calibrated(shipped_metadata, turn=(15, 0))
+    turned = cv2.remap(photo, *motion.maps(drawn, drawn), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def read(image):
+        face = landmarker_image_mode.detect(cv2.resize(image, (512, 512), interpolation=cv2.INTER_CUBIC))
+        assert face is not None
+        return face
+
+    before, after = read(photo), read(turned)
+    rigid = list(RIGID_POINTS)
+    found, _ = fit_rotation(before.points[rigid].astype(np.float64), after.points[rigid].astype(np.float64))
+    assert 8.0 <= angles(found)[0] <= 20.0  # a warp of a flat picture turns less than its points: about 0.7-1x
+    # MediaPipe's own head pose moves too, in its own sign convention
+    assert abs(motion_sample(after)["yaw"] - motion_sample(before)["yaw"]) >= 7.0
+
+
+# ------------------------------------------------------------------ the measure
+
+
+def _sample(yaw=0.0, jaw=0.0, smile=0.0):
+    sample = {"yaw": yaw, "pitch": 0.0, "roll": 0.0, **{name: 0.0 for name in BLENDSHAPES}}
+    sample.update(jawOpen=jaw, mouthSmileLeft=smile, mouthSmileRight=smile)
+    return sample
+
+
+def test_compare_motion_reports_gain_correlation_and_error_where_the_driver_moves():
+    t = np.linspace(0, 4 * np.pi, 120)
+    driver = [_sample(yaw=20 * np.sin(x), jaw=0.4 * (1 + np.sin(x)), smile=0.01 * np.sin(x)) for x in t]
+    output = [_sample(yaw=20 * np.sin(x) + 3, jaw=0.2 * (1 + np.sin(x)), smile=0.0) for x in t]
+    output[5] = None  # a frame where the output's face was not found
+    report = compare_motion(driver, output, neutral_frames=1)
+    yaw, jaw = report["measures"]["yaw"], report["measures"]["jawOpen"]
+    assert yaw["moves"] and yaw["gain"] == pytest.approx(1.0) and yaw["corr"] == pytest.approx(1.0)
+    assert yaw["paired"] == 119 and yaw["mae"] == pytest.approx(0.0, abs=1e-6)  # the offset is the neutral's
+    assert jaw["gain"] == pytest.approx(0.5) and jaw["mae"] > 0.1
+    assert not report["measures"]["mouthSmileLeft"]["moves"]  # below the floor: not measured
+    assert report["summary"]["blendshape_gain_p50"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="as many"):
+        compare_motion(driver, output[:-1])
