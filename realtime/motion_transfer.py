@@ -34,6 +34,7 @@ from models.alignment import umeyama_similarity
 from models.face_warp import warp_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
 from models.options import require
+from models.shape_space import LANDMARK_COUNT
 
 # The face's control points: every other oval point, the brows' upper edges, the eyes' corners
 # and lid middles, irises, the nose and the lips.
@@ -42,7 +43,12 @@ _EYES = (33, 133, 159, 145, 362, 263, 386, 374, topology.RIGHT_IRIS_CENTER, topo
 CONTROL_POINTS = tuple(dict.fromkeys(
     _OVAL + topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER + _EYES + (168, 6, 1, 4, 98, 327, 2)
     + (61, 291, 0, 17, 37, 267, 84, 314, 40, 270, 91, 321, 13, 14, 78, 308)))
-_NOT_CARRIED = frozenset(_EYES)  # the lids: the generator draws their opening
+_IRISES = (topology.RIGHT_IRIS_CENTER, topology.LEFT_IRIS_CENTER)
+_UPPER_LIDS = (topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_UPPER)
+_LOWER_LIDS = (topology.RIGHT_EYE_LOWER, topology.LEFT_EYE_LOWER)
+_LIDS = _UPPER_LIDS + _LOWER_LIDS
+_STILL = _IRISES + (33, 133, 362, 263)  # the gaze and the eye corners are the generator's
+_BROWS = topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER
 RING_SCALE = 1.35  # the ring around the face, as a multiple of the oval's distance from its centre
 RING_FOLLOW = 0.5  # how much of the face's motion the ring takes (hair, neck)
 _BORDER_POINTS = 4  # fixed points along each side of the crop
@@ -56,7 +62,14 @@ class MotionOptions:
     expression_gain: float = 1.0  # 0 draws only the expressions the target showed
     max_yaw: float = 25.0  # degrees; beyond, the head is held at the bound
     max_pitch: float = 20.0
-    max_carry: float = 0.15  # the most a point moves past the drawn face, in inter-ocular distances
+    max_carry: float = 0.2  # the most a point moves past the drawn face, in inter-ocular distances
+    # MediaPipe's mesh moves the brows far less than a frown or a raise moves the face (a frown
+    # it reads as browDown 0.5 lowers the mesh's brows by 0.02 of the eye distance), so their
+    # motion is amplified this much before it is carried.
+    brow_gain: float = 2.0
+    # The same for the lids, which are only ever opened (eyes wide), never closed: the generator
+    # draws blinks, and lids pushed through each other would fold the warp. 0: lids not moved.
+    eye_gain: float = 2.0
 
     def __post_init__(self):
         require(0.0 <= self.pose_gain <= 2.0, f"--pose-gain {self.pose_gain}", "0 (frontal) to 2")
@@ -64,13 +77,16 @@ class MotionOptions:
         require(0.0 <= self.max_yaw <= 45.0 and 0.0 <= self.max_pitch <= 45.0,
                 f"head bounds {self.max_yaw}/{self.max_pitch} degrees", "0 to 45")
         require(0.0 <= self.max_carry <= 0.5, f"max_carry {self.max_carry}", "0 to 0.5 inter-ocular distances")
+        require(0.0 <= self.brow_gain <= 4.0 and 0.0 <= self.eye_gain <= 4.0,
+                f"region gains brow {self.brow_gain}, eye {self.eye_gain}", "0 to 4")
 
 
 class HeadPose:
     """The driver's head rotation since calibration, from aligned 3-D landmarks.
 
     The neutral is the median of the first ``calibrate_frames`` faces (refined frame by
-    frame until then, as retargeting's is); ``recalibrate`` collects a new one.
+    frame until then, as retargeting's is); ``recalibrate`` collects a new one, and the old
+    one stays in use until it is complete.
     """
 
     def __init__(self, calibrate_frames: int = 30):
@@ -78,6 +94,7 @@ class HeadPose:
         self._collected: list[np.ndarray] = []
         self._collecting = calibrate_frames > 0
         self.neutral: np.ndarray | None = None
+        self._provisional = False  # the neutral so far is from fewer than calibrate_frames faces
 
     def recalibrate(self) -> None:
         if self.calibrate_frames > 0:
@@ -88,9 +105,11 @@ class HeadPose:
         points = np.asarray(driver_aligned, np.float64)
         if self._collecting:
             self._collected.append(points)
-            if self.neutral is None or len(self._collected) <= self.calibrate_frames:
+            complete = len(self._collected) >= self.calibrate_frames
+            if complete or self.neutral is None or self._provisional:  # a recalibration keeps the old till done
                 self.neutral = np.median(np.stack(self._collected), axis=0)
-            if len(self._collected) >= self.calibrate_frames:
+                self._provisional = not complete
+            if complete:
                 self._collected, self._collecting = [], False
         if self.neutral is None:
             return np.eye(3), points
@@ -104,11 +123,21 @@ class HeadPose:
 class MotionTransfer:
     """Where the drawn face's control points go, and the warp maps that take them there."""
 
-    def __init__(self, size: int, options: MotionOptions = MotionOptions(), calibrate_frames: int = 30):
+    def __init__(self, size: int, target_neutral: np.ndarray, options: MotionOptions = MotionOptions(),
+                 calibrate_frames: int = 30):
         self.size = size
+        self.target_neutral = np.asarray(target_neutral, np.float64)
         self.options = options
         self.pose = HeadPose(calibrate_frames)
         self.turn = np.eye(3)  # this frame's head rotation since calibration
+        self.scales = (1.0, 1.0)  # the pose and expression gains' multipliers now (the window's p and e keys)
+        self._amplify = np.ones(LANDMARK_COUNT)  # of each point's deviation from the target's neutral
+        self._amplify[list(_BROWS)] = options.brow_gain
+        self._amplify[list(_LIDS)] = options.eye_gain
+        self._carried = np.full(LANDMARK_COUNT, float(options.expression_gain))
+        self._carried[list(_STILL)] = 0.0
+        if options.eye_gain == 0.0:
+            self._carried[list(_LIDS)] = 0.0
         edge = np.linspace(0.0, size - 1.0, _BORDER_POINTS + 1)[:-1]
         last = size - 1.0
         self._border = np.concatenate([np.column_stack([edge, np.zeros_like(edge)]),
@@ -127,19 +156,23 @@ class MotionTransfer:
     def head_angles(self) -> tuple[float, float]:
         """Yaw and pitch (degrees) the face is turned by: the driver's, times the gain, bounded."""
         yaw, pitch, _ = angles(self.turn)
-        o = self.options
-        return (float(np.clip(yaw * o.pose_gain, -o.max_yaw, o.max_yaw)),
-                float(np.clip(pitch * o.pose_gain, -o.max_pitch, o.max_pitch)))
+        o, gain = self.options, self.options.pose_gain * self.scales[0]
+        return (float(np.clip(yaw * gain, -o.max_yaw, o.max_yaw)),
+                float(np.clip(pitch * gain, -o.max_pitch, o.max_pitch)))
 
     def destination(self, drawn: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         """Where each point of the drawn face (478, 3) goes: expression carried, head turned."""
         drawn = np.asarray(drawn, np.float64)
         moved = drawn.copy()
-        carry = (np.asarray(wanted, np.float64)[:, :2] - drawn[:, :2]) * self.options.expression_gain
+        neutral = self.target_neutral[:, :2]
+        amplified = neutral + self._amplify[:, None] * (np.asarray(wanted, np.float64)[:, :2] - neutral)
+        carry = (amplified - drawn[:, :2]) * (self._carried[:, None] * self.scales[1])
+        carry[list(_UPPER_LIDS), 1] = np.minimum(carry[list(_UPPER_LIDS), 1], 0.0)  # lids only open
+        carry[list(_LOWER_LIDS), 1] = np.maximum(carry[list(_LOWER_LIDS), 1], 0.0)
+        carry[list(_LIDS), 0] = 0.0
         limit = self.options.max_carry * topology.inter_ocular(drawn)
         length = np.linalg.norm(carry, axis=1, keepdims=True)
         carry *= np.minimum(1.0, limit / np.maximum(length, 1e-9))
-        carry[list(_NOT_CARRIED)] = 0.0
         moved[:, :2] += carry
         yaw, pitch = self.head_angles()
         if yaw == 0.0 and pitch == 0.0:

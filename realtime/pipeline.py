@@ -205,16 +205,19 @@ class FrontStages(LandmarkStages):
         self.controls = controls
         self.options = options
         self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
-        self.motion = MotionTransfer(size, options.motion, retargeter.options.calibrate_frames)
+        self.motion = MotionTransfer(size, retargeter.target_neutral, options.motion,
+                                     retargeter.options.calibrate_frames)
 
     def __call__(self, packet: Packet) -> Packet:
         if not self.track(packet):
             return packet
         with self._time("retarget", packet):
-            if self.controls is not None and self.controls.take_calibration_request():
-                self.retargeter.recalibrate()
-                self.head_motion.recalibrate()
-                self.motion.recalibrate()
+            if self.controls is not None:
+                if self.controls.take_calibration_request():
+                    self.retargeter.recalibrate()
+                    self.head_motion.recalibrate()
+                    self.motion.recalibrate()
+                self.motion.scales = self.controls.motion_scales()
             alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = alignment.apply(packet.points)
             packet.target_aligned, asked = self.retargeter.retarget(self.motion.frontalise(packet.driver_aligned))

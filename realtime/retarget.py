@@ -242,10 +242,14 @@ class Retargeter:
         return self.retarget(driver_points)[0]
 
     def retarget(self, driver_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The face to draw (478, 3), and the one the driver's expression asks for before ranges and clamp.
+        """The face to draw (478, 3), and the one the driver's expression asks for, unclamped.
 
         The second is the driver's deviation from their neutral added to the target's
-        neutral, unbounded: what :mod:`realtime.motion_transfer` warps the drawn face towards.
+        neutral, with each mapped measure (mouth, eyes, brows) at its mapped value or at the
+        raw deviation's, whichever lies farther from the target's neutral: a driver who opens
+        the mouth less than the target did keeps the mapped, fuller opening, and one who opens
+        it wider than the target ever did asks for the wider one. Nothing bounds it: it is what
+        :mod:`realtime.motion_transfer` warps the drawn face towards, within its own bounds.
         """
         driver = np.asarray(driver_points, np.float64)
         self.observe(driver)
@@ -253,18 +257,26 @@ class Retargeter:
             points = driver.astype(np.float32)  # not calibrated: the driver's own face
             return points, points
         points = self.target_neutral + self._scales[:, None] * (driver - self.driver_neutral)
-        asked = points.astype(np.float32)
+        asked = points.copy()
         wanted = {}
         for measure in self._measures:
             wanted[measure.name] = self._range_maps[measure.name](measure.measure(driver))
             if measure.scale_first:
                 self._scale_to(points, self.target_neutral, measure, wanted[measure.name])
             self._move_to(points, measure, wanted[measure.name])
+        self._farther(asked, wanted)
         if self.shapes is not None:
             points = self.shapes.clamp(points)
             if self.options.restore_openings:
                 self._restore_openings(points, wanted)
-        return points.astype(np.float32), asked
+        return points.astype(np.float32), asked.astype(np.float32)
+
+    def _farther(self, raw: np.ndarray, mapped: dict) -> None:
+        """Move each measure of ``raw`` (in place) to its ``mapped`` value where that lies farther from neutral."""
+        for measure in self._measures:
+            neutral = measure.steer(self.target_neutral)
+            if abs(mapped[measure.name] - neutral) > abs(measure.steer(raw) - neutral):
+                self._move_to(raw, measure, mapped[measure.name])
 
     def _restore_openings(self, points: np.ndarray, wanted: dict) -> None:
         """Give the clamped face (in place) back the eye and mouth openings mapped for it.

@@ -38,6 +38,9 @@ class SinkError(UserError):
     """An output that cannot be opened or written."""
 
 
+MOTION_SCALES = (1.0, 0.5, 0.0)  # the p and e keys step the pose and expression gains through these
+
+
 class Controls:
     """Requests from the user (the window's keys, signals) to the running loop; thread-safe."""
 
@@ -46,6 +49,7 @@ class Controls:
         self._lock = threading.Lock()
         self._layout = layout
         self._calibrate = False
+        self._motion_scales = {"pose": 1.0, "expression": 1.0}
 
     @property
     def layout(self) -> str:
@@ -56,6 +60,18 @@ class Controls:
         with self._lock:
             self._layout = next_layout(self._layout)
             return self._layout
+
+    def cycle_motion(self, which: str) -> float:
+        """The next of MOTION_SCALES for "pose" or "expression" (the window's p and e keys); returns it."""
+        with self._lock:
+            now = self._motion_scales[which]
+            self._motion_scales[which] = MOTION_SCALES[(MOTION_SCALES.index(now) + 1) % len(MOTION_SCALES)]
+            return self._motion_scales[which]
+
+    def motion_scales(self) -> tuple[float, float]:
+        """What the configured pose and expression gains are multiplied by now."""
+        with self._lock:
+            return self._motion_scales["pose"], self._motion_scales["expression"]
 
     def request_calibration(self) -> None:
         with self._lock:
@@ -154,6 +170,9 @@ class WindowSink(Sink):
             self.controls.cycle_layout()
         elif key == ord("s"):
             self.snapshot(frame)
+        elif key in (ord("p"), ord("e")):
+            which = "pose" if key == ord("p") else "expression"
+            print(f"{which} gain x{self.controls.cycle_motion(which):g}", file=sys.stderr)
 
     def snapshot(self, frame: np.ndarray) -> Path:
         """Save the labelled frame (without the HUD) as a PNG."""

@@ -264,7 +264,7 @@ def test_a_virtual_camera_without_a_device_says_how_to_set_one_up():
 
 
 def test_window_keys_drive_the_loop(tmp_path):
-    keys = iter([ord("l"), ord("c"), ord("s"), -1, ord("q")])
+    keys = iter([ord("l"), ord("c"), ord("s"), ord("p"), ord("e"), ord("p"), ord("p"), -1, ord("q")])
     shown = []
     controls = Controls("target")
     window = WindowSink(controls, RunStats(), snapshot_dir=tmp_path, show=lambda title, image: shown.append(image),
@@ -277,11 +277,19 @@ def test_window_keys_drive_the_loop(tmp_path):
     assert controls.take_calibration_request() and not controls.take_calibration_request()
     window.send(frame)
     assert len(window.snapshots) == 1 and label_present(cv2.imread(str(window.snapshots[0])))
+    assert controls.motion_scales() == (1.0, 1.0)
+    window.send(frame)
+    assert controls.motion_scales() == (0.5, 1.0)  # p: the pose gain halved
+    window.send(frame)
+    assert controls.motion_scales() == (0.5, 0.5)  # e: the expression gain halved
+    window.send(frame)
+    window.send(frame)
+    assert controls.motion_scales() == (1.0, 0.5)  # p twice more: off, then back to whole
     window.send(frame)
     assert not controls.stop.is_set()
     window.send(frame)
     assert controls.stop.is_set()
-    assert len(shown) == 5 and all(label_present(image) for image in shown)
+    assert len(shown) == 9 and all(label_present(image) for image in shown)
 
 
 # ------------------------------------------------------------------ command-line defaults

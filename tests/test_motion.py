@@ -9,6 +9,7 @@ from models import face_topology as topology
 from models.face_warp import ThinPlateSpline, warp_image, warp_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
 from realtime.motion_transfer import HeadPose, MotionOptions, MotionTransfer
+from tests.fakes import ListSource
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_head_pose_calibrates_then_reads_the_turn_and_takes_it_out(shipped_metad
 
 def _calibrated(metadata, options=MotionOptions(), turn=(0.0, 0.0)) -> MotionTransfer:
     neutral = metadata.neutral.astype(np.float64)
-    motion = MotionTransfer(metadata.input_size, options, calibrate_frames=1)
+    motion = MotionTransfer(metadata.input_size, metadata.neutral, options, calibrate_frames=1)
     motion.frontalise(neutral)
     centre = neutral[list(RIGID_POINTS)].mean(0)
     motion.frontalise((neutral - centre) @ rotation(*turn).T + centre)
@@ -107,7 +108,8 @@ def test_the_expression_carried_is_bounded_spares_the_lids_and_follows_its_gain(
     moved = _calibrated(shipped_metadata).destination(drawn, wanted)
     shift = np.linalg.norm(moved[:, :2] - drawn[:, :2], axis=1)
     assert shift.max() == pytest.approx(limit, rel=1e-6)
-    assert shift[[topology.RIGHT_EYE_UPPER, topology.LEFT_EYE_LOWER]].max() < 1e-9
+    assert shift[[topology.RIGHT_EYE_OUTER, topology.LEFT_IRIS_CENTER]].max() < 1e-9  # corners and gaze stay
+    assert shift[topology.RIGHT_EYE_UPPER] < 1e-9 < shift[topology.RIGHT_EYE_LOWER]  # lids only open, never close
     still = _calibrated(shipped_metadata, MotionOptions(expression_gain=0.0)).destination(drawn, wanted)
     np.testing.assert_allclose(still, drawn)
 
@@ -172,3 +174,46 @@ def test_compare_motion_reports_gain_correlation_and_error_where_the_driver_move
     assert report["summary"]["blendshape_gain_p50"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="as many"):
         compare_motion(driver, output[:-1])
+
+
+# ------------------------------------------------------------------ in the loop
+
+
+def test_the_front_warps_the_face_and_the_window_keys_turn_it_down_to_the_in_plane_motion(sample_images):
+    """With both gains stepped to 0 (the p and e keys) the face is moved as before: roll, shift, scale only."""
+    from models.default_model import generator_path
+    from models.tracking_landmarker import live_landmarker
+    from realtime.generator_runner import GeneratorOptions, GeneratorRunner
+    from realtime.pipeline import Packet, PipelineOptions, build_stages
+    from realtime.retarget import RetargetOptions
+    from realtime.sinks import Controls
+    from realtime.stats import RunStats
+
+    runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(None)))
+    controls, stats = Controls("target"), RunStats()
+    options = PipelineOptions(retarget=RetargetOptions(calibrate_frames=3))
+    with ListSource(sample_images[:8]) as source, live_landmarker() as landmarker:
+        front, back = build_stages(runner, landmarker, stats, options, controls)
+        packets = [front(Packet(frame)) for frame in source]
+        assert all(packet.face_maps is not None for packet in packets) and "motion" in stats.summary()["stages_ms"]
+        for which in ("pose", "pose", "expression", "expression"):
+            controls.cycle_motion(which)
+        assert controls.motion_scales() == (0.0, 0.0)
+        for packet in packets:  # the same frames again, calibrated now
+            packet = back.generate(front(Packet(packet.frame)))
+            moved = cv2.remap(packet.generated, *packet.face_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            in_plane = cv2.warpAffine(packet.generated, packet.head_motion, (runner.size, runner.size),
+                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            assert np.abs(moved.astype(int) - in_plane).mean() < 0.5
+
+
+def test_a_recalibration_keeps_the_old_neutral_until_the_new_one_is_complete(shipped_metadata):
+    neutral = shipped_metadata.neutral.astype(np.float64)
+    centre = neutral[list(RIGID_POINTS)].mean(0)
+    turned = (neutral - centre) @ rotation(10, 0).T + centre
+    pose = HeadPose(calibrate_frames=2)
+    pose(neutral), pose(neutral)
+    pose.recalibrate()
+    assert angles(pose(turned)[0])[0] == pytest.approx(10, abs=0.1)  # still against the old neutral
+    pose(turned)  # the second of two: the turned face is the neutral now
+    assert angles(pose(turned)[0])[0] == pytest.approx(0, abs=0.1)
