@@ -179,6 +179,9 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         report[f"retarget_{name}_corr"] = json_number(
             pearson_correlation(driver_series[name], retarget_series[name]))
     report["motion"] = compare_motion(driver_motion, output_motion, calibrate_frames)
+    # The share of warps whose carried expression was cut so as not to fold the face.
+    report["motion"]["summary"]["warp_fallback_share"] = json_number(front.motion.fallbacks / front.motion.frames
+                                                                     if front.motion.frames else 0.0)
     if motion_plot is not None:
         plot_motion(Path(motion_plot), driver_motion, output_motion, source.fps, calibrate_frames,
                     f"{Path(clip).stem}: driver and output, change from the clip's neutral")

@@ -63,11 +63,11 @@ class ThinPlateSpline:
         return mapped * self._scale
 
 
-def warp_maps(source: np.ndarray, destination: np.ndarray, size: tuple[int, int],
-              after: np.ndarray | None = None, step: int = DEFAULT_STEP) -> tuple[np.ndarray, np.ndarray]:
-    """``cv2.remap`` maps (float32, ``size`` = (height, width)) that move ``source`` points onto ``destination``.
+def coarse_map(source: np.ndarray, destination: np.ndarray, size: tuple[int, int], after: np.ndarray | None = None,
+               step: int = DEFAULT_STEP) -> np.ndarray:
+    """The backward map on a grid every ``step`` pixels, (rows, columns, 2): where each grid point comes from.
 
-    ``after``: a (2, 3) affine applied to the warped image as well (folded into the maps).
+    ``size`` is (height, width); ``after``, a (2, 3) affine applied to the warped image as well.
     """
     height, width = size
     spline = ThinPlateSpline(destination, source, float(max(height, width)))
@@ -78,9 +78,33 @@ def warp_maps(source: np.ndarray, destination: np.ndarray, size: tuple[int, int]
     if after is not None:  # output pixel -> where it was before the affine
         inverse = cv2.invertAffineTransform(np.asarray(after, np.float64))
         grid = grid @ inverse[:, :2].T + inverse[:, 2]
-    coarse = spline(grid).reshape(len(grid_y), len(grid_x), 2).astype(np.float32)
-    dense = cv2.remap(coarse, *_grid_lookup(height, width, step), cv2.INTER_LINEAR)
+    return spline(grid).reshape(len(grid_y), len(grid_x), 2).astype(np.float32)
+
+
+def area_change(coarse: np.ndarray, step: int = DEFAULT_STEP) -> np.ndarray:
+    """Each grid cell's area in the source over its area in the output (the backward map's Jacobian).
+
+    About 1 where the picture keeps its size, below 1 where it is stretched, above where it is
+    squeezed, and at or below 0 where the warp folds the picture over itself.
+    """
+    along_x = (coarse[:-1, 1:] - coarse[:-1, :-1]) / step
+    along_y = (coarse[1:, :-1] - coarse[:-1, :-1]) / step
+    return along_x[..., 0] * along_y[..., 1] - along_x[..., 1] * along_y[..., 0]
+
+
+def dense_maps(coarse: np.ndarray, size: tuple[int, int], step: int = DEFAULT_STEP) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (float32, ``size`` = (height, width)) from a :func:`coarse_map`, bilinear between its points."""
+    dense = cv2.remap(coarse, *_grid_lookup(*size, step), cv2.INTER_LINEAR)
     return np.ascontiguousarray(dense[..., 0]), np.ascontiguousarray(dense[..., 1])
+
+
+def warp_maps(source: np.ndarray, destination: np.ndarray, size: tuple[int, int],
+              after: np.ndarray | None = None, step: int = DEFAULT_STEP) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (float32, ``size`` = (height, width)) that move ``source`` points onto ``destination``.
+
+    ``after``: a (2, 3) affine applied to the warped image as well (folded into the maps).
+    """
+    return dense_maps(coarse_map(source, destination, size, after, step), size, step)
 
 
 @functools.lru_cache(maxsize=8)

@@ -31,7 +31,7 @@ import numpy as np
 
 from models import face_topology as topology
 from models.alignment import umeyama_similarity
-from models.face_warp import warp_maps
+from models.face_warp import area_change, coarse_map, dense_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
 from models.options import require
 from models.shape_space import LANDMARK_COUNT
@@ -52,6 +52,8 @@ _BROWS = topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER
 RING_SCALE = 1.35  # the ring around the face, as a multiple of the oval's distance from its centre
 RING_FOLLOW = 0.5  # how much of the face's motion the ring takes (hair, neck)
 _BORDER_POINTS = 4  # fixed points along each side of the crop
+_RING_CLEARANCE = 16.0  # pixels a ring point keeps from the crop's edge, or it is left out
+MIN_AREA_CHANGE = 0.05  # a grid cell squeezed below this (or turned inside out) is a fold
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class MotionTransfer:
         self.pose = HeadPose(calibrate_frames)
         self.turn = np.eye(3)  # this frame's head rotation since calibration
         self.scales = (1.0, 1.0)  # the pose and expression gains' multipliers now (the window's p and e keys)
+        self.frames = self.fallbacks = 0  # warps made, and those whose carry was cut so as not to fold
         self._amplify = np.ones(LANDMARK_COUNT)  # of each point's deviation from the target's neutral
         self._amplify[list(_BROWS)] = options.brow_gain
         self._amplify[list(_LIDS)] = options.eye_gain
@@ -160,13 +163,13 @@ class MotionTransfer:
         return (float(np.clip(yaw * gain, -o.max_yaw, o.max_yaw)),
                 float(np.clip(pitch * gain, -o.max_pitch, o.max_pitch)))
 
-    def destination(self, drawn: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-        """Where each point of the drawn face (478, 3) goes: expression carried, head turned."""
+    def destination(self, drawn: np.ndarray, wanted: np.ndarray, carried: float = 1.0) -> np.ndarray:
+        """Where each point of the drawn face (478, 3) goes: expression carried (times ``carried``), head turned."""
         drawn = np.asarray(drawn, np.float64)
         moved = drawn.copy()
         neutral = self.target_neutral[:, :2]
         amplified = neutral + self._amplify[:, None] * (np.asarray(wanted, np.float64)[:, :2] - neutral)
-        carry = (amplified - drawn[:, :2]) * (self._carried[:, None] * self.scales[1])
+        carry = (amplified - drawn[:, :2]) * (self._carried[:, None] * self.scales[1] * carried)
         carry[list(_UPPER_LIDS), 1] = np.minimum(carry[list(_UPPER_LIDS), 1], 0.0)  # lids only open
         carry[list(_LOWER_LIDS), 1] = np.maximum(carry[list(_LOWER_LIDS), 1], 0.0)
         carry[list(_LIDS), 0] = 0.0
@@ -189,14 +192,28 @@ class MotionTransfer:
 
     def maps(self, drawn: np.ndarray, wanted: np.ndarray,
              after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``cv2.remap`` maps that warp the face drawn at ``drawn`` to :meth:`destination`, then ``after``."""
+        """``cv2.remap`` maps that warp the face drawn at ``drawn`` to :meth:`destination`, then ``after``.
+
+        A warp that would fold the picture over itself (a cell of the grid squeezed to nothing
+        or turned inside out: lips or lids pushed through each other) is a torn face, so the
+        carried expression is halved, then dropped, until it does not; ``fallbacks`` counts them.
+        """
         drawn = np.asarray(drawn, np.float64)
-        moved = self.destination(drawn, wanted)
         control = list(CONTROL_POINTS)
         oval = list(topology.FACE_OVAL)
         centre = drawn[oval, :2].mean(0)
         ring = centre + RING_SCALE * (drawn[oval, :2] - centre)
-        ring_moved = ring + RING_FOLLOW * (moved[oval, :2] - drawn[oval, :2])
-        source = np.concatenate([drawn[control, :2], ring, self._border])
-        destination = np.concatenate([moved[control, :2], ring_moved, self._border])
-        return warp_maps(source, destination, (self.size, self.size), after)
+        # Ring points near or past the crop's edge would pull against the edge's fixed points.
+        inside = np.all((ring > _RING_CLEARANCE) & (ring < self.size - 1 - _RING_CLEARANCE), axis=1)
+        size = (self.size, self.size)
+        for carried in (1.0, 0.5, 0.0):
+            moved = self.destination(drawn, wanted, carried)
+            ring_moved = ring + RING_FOLLOW * (moved[oval, :2] - drawn[oval, :2])
+            source = np.concatenate([drawn[control, :2], ring[inside], self._border])
+            destination = np.concatenate([moved[control, :2], ring_moved[inside], self._border])
+            coarse = coarse_map(source, destination, size, after)
+            if area_change(coarse).min() > MIN_AREA_CHANGE:
+                break
+        self.frames += 1
+        self.fallbacks += carried < 1.0
+        return dense_maps(coarse, size)

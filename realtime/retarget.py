@@ -272,11 +272,19 @@ class Retargeter:
         return points.astype(np.float32), asked.astype(np.float32)
 
     def _farther(self, raw: np.ndarray, mapped: dict) -> None:
-        """Move each measure of ``raw`` (in place) to its ``mapped`` value where that lies farther from neutral."""
+        """Move each measure of ``raw`` (in place) to its ``mapped`` value where that lies farther from neutral.
+
+        Lips and lids are never left crossed: a driver calibrated mid-sentence who then shuts
+        the mouth has a raw deviation that pushes the lower lip through the upper one, and a
+        warp towards that would fold the mouth over itself.
+        """
         for measure in self._measures:
-            neutral = measure.steer(self.target_neutral)
-            if abs(mapped[measure.name] - neutral) > abs(measure.steer(raw) - neutral):
-                self._move_to(raw, measure, mapped[measure.name])
+            neutral, now = measure.steer(self.target_neutral), measure.steer(raw)
+            wanted = mapped[measure.name] if abs(mapped[measure.name] - neutral) > abs(now - neutral) else now
+            if measure.signed is not None:
+                wanted = max(wanted, min(self._target_ranges[measure.name]))
+            if wanted != now:
+                self._move_to(raw, measure, wanted)
 
     def _restore_openings(self, points: np.ndarray, wanted: dict) -> None:
         """Give the clamped face (in place) back the eye and mouth openings mapped for it.

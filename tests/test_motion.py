@@ -6,9 +6,9 @@ import pytest
 
 from evaluation.motion import BLENDSHAPES, compare_motion, motion_sample
 from models import face_topology as topology
-from models.face_warp import ThinPlateSpline, warp_image, warp_maps
+from models.face_warp import ThinPlateSpline, area_change, coarse_map, warp_image, warp_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
-from realtime.motion_transfer import HeadPose, MotionOptions, MotionTransfer
+from realtime.motion_transfer import MIN_AREA_CHANGE, HeadPose, MotionOptions, MotionTransfer
 from tests.fakes import ListSource
 
 
@@ -51,6 +51,26 @@ def test_a_dot_lands_where_its_point_is_sent_and_an_affine_after_is_folded_in():
     np.testing.assert_allclose(dot(warp_image(image, source, destination)), (58, 54), atol=0.6)
     shift = np.array([[1.0, 0.0, 10.0], [0.0, 1.0, -5.0]])
     np.testing.assert_allclose(dot(warp_image(image, source, destination, after=shift)), (68, 49), atol=0.6)
+
+
+def test_area_change_reads_a_squeeze_as_more_than_1_and_a_fold_as_negative():
+    corners = np.array([[0, 0], [127, 0], [0, 127], [127, 127], [64, 64]], float)
+    squeezed = (corners - 64) * 0.5 + 64  # the picture shrunk to half its width and height
+    assert np.allclose(area_change(coarse_map(corners, squeezed, (128, 128))), 4.0, atol=1e-3)
+    mirrored = corners * (-1, 1) + (127, 0)
+    assert area_change(coarse_map(corners, mirrored, (128, 128))).max() < 0
+
+
+def test_a_warp_that_would_fold_the_mouth_is_cut_back_until_it_does_not(shipped_metadata):
+    drawn = shipped_metadata.neutral.astype(np.float64)
+    wanted = drawn.copy()
+    wanted[list(topology.LOWER_LIP), 1] -= 30.0  # the lower lip far up through the upper one
+    motion = _calibrated(shipped_metadata, MotionOptions(max_carry=0.5))
+    map_x, map_y = motion.maps(drawn, wanted)
+    assert (motion.frames, motion.fallbacks) == (1, 1)
+    assert area_change(np.dstack([map_x, map_y])[::4, ::4]).min() > MIN_AREA_CHANGE  # what was sent does not fold
+    motion.maps(drawn, drawn)
+    assert (motion.frames, motion.fallbacks) == (2, 1)
 
 
 def test_the_warp_refuses_point_sets_that_do_not_pair():
