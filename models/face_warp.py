@@ -93,7 +93,7 @@ def area_change(coarse: np.ndarray, step: int = DEFAULT_STEP) -> np.ndarray:
 
 
 def dense_maps(coarse: np.ndarray, size: tuple[int, int], step: int = DEFAULT_STEP) -> tuple[np.ndarray, np.ndarray]:
-    """``cv2.remap`` maps (float32, ``size`` = (height, width)) from a :func:`coarse_map`, bilinear between its points."""
+    """``cv2.remap`` maps (float32, ``size`` = (height, width)) from a :func:`coarse_map`, bilinear between."""
     dense = cv2.remap(coarse, *_grid_lookup(*size, step), cv2.INTER_LINEAR)
     return np.ascontiguousarray(dense[..., 0]), np.ascontiguousarray(dense[..., 1])
 
