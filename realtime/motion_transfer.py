@@ -194,12 +194,13 @@ class MotionTransfer:
         return turned
 
     def maps(self, drawn: np.ndarray, wanted: np.ndarray,
-             after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """``cv2.remap`` maps that warp the face drawn at ``drawn`` to :meth:`destination`, then ``after``.
 
         A warp that would fold the picture over itself (a cell of the grid squeezed to nothing
         or turned inside out: lips or lids pushed through each other) is a torn face, so the
         carried expression is halved, then dropped, until it does not; ``fallbacks`` counts them.
+        None (the face is then only moved in the plane) where the points admit no spline at all.
         """
         drawn = np.asarray(drawn, np.float64)
         control = list(CONTROL_POINTS)
@@ -210,13 +211,24 @@ class MotionTransfer:
         inside = np.all((ring > _RING_CLEARANCE) & (ring < self.size - 1 - _RING_CLEARANCE), axis=1)
         size = (self.size, self.size)
         for carried in (1.0, 0.5, 0.0):
-            moved = self.destination(drawn, wanted, carried)
+            with np.errstate(all="ignore"):
+                moved = self.destination(drawn, wanted, carried)
             ring_moved = ring + RING_FOLLOW * (moved[oval, :2] - drawn[oval, :2])
             source = np.concatenate([drawn[control, :2], ring[inside], self._border])
             destination = np.concatenate([moved[control, :2], ring_moved[inside], self._border])
-            coarse = coarse_map(source, destination, size, after)
+            try:
+                with np.errstate(all="ignore"):
+                    coarse = coarse_map(source, destination, size, after)
+            except np.linalg.LinAlgError:
+                coarse = None
+            if coarse is None or not np.isfinite(coarse).all():  # points on one spot or one line: no face
+                coarse = None
+                break
             if area_change(coarse).min() > MIN_AREA_CHANGE:
                 break
         self.frames += 1
+        if coarse is None:
+            self.fallbacks += 1
+            return None
         self.fallbacks += carried < 1.0
         return dense_maps(coarse, size)

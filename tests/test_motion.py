@@ -73,6 +73,12 @@ def test_a_warp_that_would_fold_the_mouth_is_cut_back_until_it_does_not(shipped_
     assert (motion.frames, motion.fallbacks) == (2, 1)
 
 
+def test_a_face_that_admits_no_warp_is_only_moved_in_the_plane(shipped_metadata):
+    flat = np.zeros((478, 3))  # every point on one spot: no spline passes through it
+    motion = _calibrated(shipped_metadata)
+    assert motion.maps(flat, flat) is None and motion.fallbacks == 1
+
+
 def test_the_warp_refuses_point_sets_that_do_not_pair():
     with pytest.raises(ValueError, match="expected equal"):
         ThinPlateSpline(np.zeros((5, 2)), np.zeros((4, 2)), 1.0)
