@@ -6,11 +6,10 @@ range and a driver's range can be compared and mapped onto each other.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from models import face_topology as topology
+from models.head_pose import angles
 
 EXPRESSION_MEASURES = ("mouth_open", "eye_open", "brow_raise", "yaw_deg", "pitch_deg", "roll_deg")
 
@@ -31,16 +30,11 @@ def brow_raise(points: np.ndarray) -> float:
 def head_angles_deg(pose: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees from a 4x4 facial transformation matrix.
 
-    The rotation is decomposed as ``R = Ry(yaw) @ Rx(pitch) @ Rz(roll)`` in MediaPipe's
-    face frame (x to the image's right, y up, z toward the camera): yaw turns about the
-    vertical axis, pitch nods, roll tilts in the image plane. A frontal face is (0, 0, 0).
+    :func:`models.head_pose.angles`, the one decomposition (``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``)
+    that the motion measure and the live loop's head pose use too; a frontal face is (0, 0, 0).
+    A scale the matrix may carry cancels out.
     """
-    rotation = np.asarray(pose, np.float64)[:3, :3]
-    rotation = rotation / np.cbrt(np.linalg.det(rotation))  # the matrix may carry a scale
-    yaw = math.atan2(rotation[0, 2], rotation[2, 2])
-    pitch = math.atan2(-rotation[1, 2], math.hypot(rotation[0, 2], rotation[2, 2]))
-    roll = math.atan2(rotation[1, 0], rotation[1, 1])
-    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
+    return angles(np.asarray(pose, np.float64)[:3, :3])
 
 
 def expression_measures(points: np.ndarray, pose: np.ndarray) -> dict[str, float]:

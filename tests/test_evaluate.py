@@ -16,14 +16,7 @@ from models import expression, metrics
 from models import face_topology as topology
 from models.default_model import DEFAULT_GENERATOR
 from models.errors import UserError
-
-
-def _rotation(yaw, pitch, roll):
-    yaw, pitch, roll = np.radians([yaw, pitch, roll])
-    about_y = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-    about_x = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
-    about_z = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
-    return about_y @ about_x @ about_z
+from models.head_pose import rotation
 
 
 def _face_points():
@@ -78,7 +71,7 @@ def test_brow_raise_hand_computed():
 @pytest.mark.parametrize("angles", [(0, 0, 0), (10, -5, 3), (-30, 20, -15)])
 def test_head_angles_recover_a_known_rotation(angles):
     pose = np.eye(4)
-    pose[:3, :3] = 1.7 * _rotation(*angles)  # a scaled rotation, as MediaPipe's matrix may be
+    pose[:3, :3] = 1.7 * rotation(*angles)  # a scaled rotation, as MediaPipe's matrix may be
     assert expression.head_angles_deg(pose) == pytest.approx(angles, abs=1e-6)
 
 
