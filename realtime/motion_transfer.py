@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from models import face_topology as topology
@@ -54,6 +55,27 @@ RING_FOLLOW = 0.5  # how much of the face's motion the ring takes (hair, neck)
 _BORDER_POINTS = 4  # fixed points along each side of the crop
 _RING_CLEARANCE = 16.0  # pixels a ring point keeps from the crop's edge, or it is left out
 MIN_AREA_CHANGE = 0.05  # a grid cell squeezed below this (or turned inside out) is a fold
+MOUTH_SHUT = 0.02  # a mouth opening (inner-lip gap over eye distance) below this shows no inside
+MOUTH_SHADE_STRENGTH = 0.85  # how dark a wholly carried opening's inside gets
+MOUTH_SHADE_SOFTNESS = 2.0  # the shade's edge blur, in pixels of a 256-pixel face
+MOUTH_INSIDE = (30, 25, 60)  # BGR: the dark red-brown of an open mouth's inside
+
+
+@dataclass(frozen=True)
+class FaceWarp:
+    """The drawn face's move: ``cv2.remap`` maps and the mouth's shade (None: nothing to darken)."""
+
+    map_x: np.ndarray
+    map_y: np.ndarray
+    mouth_shade: np.ndarray | None = None
+
+    def apply(self, face: np.ndarray) -> np.ndarray:
+        """The face moved, and the inside of a carried mouth opening darkened."""
+        moved = cv2.remap(face, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self.mouth_shade is None:
+            return moved
+        weight = self.mouth_shade[..., None]
+        return (moved * (1.0 - weight) + np.float32(MOUTH_INSIDE) * weight).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -193,9 +215,13 @@ class MotionTransfer:
         turned[:, :2] = (turned[:, :2] - turned_stable.mean(0)) * scale + drawn[stable, :2].mean(0)
         return turned
 
-    def maps(self, drawn: np.ndarray, wanted: np.ndarray,
-             after: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """``cv2.remap`` maps that warp the face drawn at ``drawn`` to :meth:`destination`, then ``after``.
+    def warp(self, drawn: np.ndarray, wanted: np.ndarray, after: np.ndarray | None = None) -> FaceWarp | None:
+        """How to move the face drawn at ``drawn``: to :meth:`destination`, then ``after``.
+
+        The maps take the face there. Where the carried expression opens the mouth wider than
+        the generator drew it, the stretched inside of the drawn mouth is a pale smear, so
+        ``mouth_shade`` darkens it towards a mouth's inside, by the share of the opening that
+        was carried.
 
         A warp that would fold the picture over itself (a cell of the grid squeezed to nothing
         or turned inside out: lips or lids pushed through each other) is a torn face, so the
@@ -203,6 +229,28 @@ class MotionTransfer:
         None (the face is then only moved in the plane) where the points admit no spline at all.
         """
         drawn = np.asarray(drawn, np.float64)
+        moved, coarse = self._fold_free(drawn, wanted, after)
+        if coarse is None:
+            return None
+        map_x, map_y = dense_maps(coarse, (self.size, self.size))
+        return FaceWarp(map_x, map_y, self._mouth_shade(drawn, moved, after))
+
+    def _mouth_shade(self, drawn: np.ndarray, moved: np.ndarray, after: np.ndarray | None) -> np.ndarray | None:
+        """(size, size) float32 weights of the mouth's inside where the carry opened it; None where it did not."""
+        opened, shown = topology.mouth_opening(moved), max(topology.mouth_opening(drawn), MOUTH_SHUT)
+        if opened <= shown:
+            return None
+        inner = moved[list(topology.LIPS_INNER), :2]
+        if after is not None:
+            inner = inner @ np.asarray(after)[:, :2].T + np.asarray(after)[:, 2]
+        shade = np.zeros((self.size, self.size), np.float32)
+        cv2.fillPoly(shade, [np.round(inner * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+        shade = cv2.GaussianBlur(shade, (0, 0), MOUTH_SHADE_SOFTNESS * self.size / 256)
+        return shade * np.float32(MOUTH_SHADE_STRENGTH * (opened - shown) / opened)
+
+    def _fold_free(self, drawn: np.ndarray, wanted: np.ndarray,
+                   after: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The moved points and the coarse map of the first carry (whole, half, none) that does not fold."""
         control = list(CONTROL_POINTS)
         oval = list(topology.FACE_OVAL)
         centre = drawn[oval, :2].mean(0)
@@ -227,8 +275,5 @@ class MotionTransfer:
             if area_change(coarse).min() > MIN_AREA_CHANGE:
                 break
         self.frames += 1
-        if coarse is None:
-            self.fallbacks += 1
-            return None
-        self.fallbacks += carried < 1.0
-        return dense_maps(coarse, size)
+        self.fallbacks += coarse is None or carried < 1.0
+        return moved, coarse

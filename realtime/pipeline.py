@@ -47,7 +47,7 @@ from provenance.watermark import Payload, Watermarker
 from realtime import kernels
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.motion_transfer import MotionOptions, MotionTransfer
+from realtime.motion_transfer import FaceWarp, MotionOptions, MotionTransfer
 from realtime.one_euro import OneEuroFilter, OneEuroOptions
 from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS, compose, frame_shape
 from realtime.retarget import HeadMotion, Retargeter, RetargetOptions
@@ -133,7 +133,7 @@ class Packet:
     target_aligned: np.ndarray | None = None  # retargeted landmarks drawn into the sketch
     sketch: np.ndarray | None = None
     head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
-    face_maps: tuple[np.ndarray, np.ndarray] | None = None  # remap of the face: turn, expression, head_motion
+    face_warp: FaceWarp | None = None  # the face's move: turn, expression, head_motion (and a mouth's inside)
     generated: np.ndarray | None = None  # the generator's face, (S, S, 3) uint8
     # Face swap only (realtime.swap_stages): the frame-to-crop transform, the driver's
     # aligned face (the model's input) and its 0/1 face mask in the crop.
@@ -226,7 +226,7 @@ class FrontStages(LandmarkStages):
             packet.sketch = render_sketch(packet.target_aligned, self.size)
         if self.retargeter.driver_neutral is not None:  # calibrated, if only provisionally
             with self._time("motion", packet):
-                packet.face_maps = self.motion.maps(packet.target_aligned, asked, packet.head_motion)
+                packet.face_warp = self.motion.warp(packet.target_aligned, asked, packet.head_motion)
         return packet
 
 
@@ -275,8 +275,8 @@ class BackStages:
             if face is None:  # no face: the last one, dimmed, with a note
                 face = kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
             else:
-                if packet.face_maps is not None:
-                    face = cv2.remap(face, *packet.face_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                if packet.face_warp is not None:
+                    face = packet.face_warp.apply(face)
                 elif packet.head_motion is not None:
                     face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
                                           borderMode=cv2.BORDER_REPLICATE)

@@ -66,17 +66,17 @@ def test_a_warp_that_would_fold_the_mouth_is_cut_back_until_it_does_not(shipped_
     wanted = drawn.copy()
     wanted[list(topology.LOWER_LIP), 1] -= 30.0  # the lower lip far up through the upper one
     motion = _calibrated(shipped_metadata, MotionOptions(max_carry=0.5))
-    map_x, map_y = motion.maps(drawn, wanted)
+    warp = motion.warp(drawn, wanted)
     assert (motion.frames, motion.fallbacks) == (1, 1)
-    assert area_change(np.dstack([map_x, map_y])[::4, ::4]).min() > MIN_AREA_CHANGE  # what was sent does not fold
-    motion.maps(drawn, drawn)
+    assert area_change(np.dstack([warp.map_x, warp.map_y])[::4, ::4]).min() > MIN_AREA_CHANGE  # what is sent
+    motion.warp(drawn, drawn)
     assert (motion.frames, motion.fallbacks) == (2, 1)
 
 
 def test_a_face_that_admits_no_warp_is_only_moved_in_the_plane(shipped_metadata):
     flat = np.zeros((478, 3))  # every point on one spot: no spline passes through it
     motion = _calibrated(shipped_metadata)
-    assert motion.maps(flat, flat) is None and motion.fallbacks == 1
+    assert motion.warp(flat, flat) is None and motion.fallbacks == 1
 
 
 def test_the_warp_refuses_point_sets_that_do_not_pair():
@@ -140,6 +140,23 @@ def test_the_expression_carried_is_bounded_spares_the_lids_and_follows_its_gain(
     np.testing.assert_allclose(still, drawn)
 
 
+def test_a_carried_mouth_opening_shows_a_dark_inside_and_a_drawn_one_does_not(shipped_metadata):
+    photo, drawn = shipped_metadata.appearance(), shipped_metadata.neutral.astype(np.float64)
+    drawn[list(topology.LOWER_LIP), 1] += 4.0  # the generator drew the mouth a little open
+    motion = _calibrated(shipped_metadata)
+    assert motion.warp(drawn, drawn).mouth_shade is None  # nothing carried: the generator's mouth as drawn
+    wanted = drawn.copy()
+    wanted[list(topology.LOWER_LIP), 1] += 8.0  # the jaw dropped 8 px further than drawn
+    warp = motion.warp(drawn, wanted)
+    moved = motion.destination(drawn, wanted)
+    centre = np.round((moved[topology.INNER_LIP_UPPER, :2] + moved[topology.INNER_LIP_LOWER, :2]) / 2).astype(int)
+    assert warp.mouth_shade[centre[1], centre[0]] > 0.5 and warp.mouth_shade[:100].max() == 0.0
+    shaded, plain = warp.apply(photo), cv2.remap(photo, warp.map_x, warp.map_y, cv2.INTER_LINEAR)
+    assert shaded[centre[1], centre[0]].sum() < 0.8 * plain[centre[1], centre[0]].sum()
+    np.testing.assert_array_equal(shaded[:100], cv2.remap(photo, warp.map_x, warp.map_y, cv2.INTER_LINEAR,
+                                                           borderMode=cv2.BORDER_REPLICATE)[:100])
+
+
 def test_the_head_turn_is_scaled_by_its_gain_and_held_at_the_bound(shipped_metadata):
     assert _calibrated(shipped_metadata, turn=(10, -5)).head_angles() == pytest.approx((10, -5), abs=0.3)
     assert _calibrated(shipped_metadata, MotionOptions(pose_gain=0.5), (10, -5)).head_angles() == pytest.approx(
@@ -162,7 +179,7 @@ def test_a_warped_face_turns_as_a_real_landmarker_sees_it(shipped_metadata, land
     """The shipped target's own photo, turned 15 degrees by the warp: MediaPipe finds it turned."""
     photo, drawn = shipped_metadata.appearance(), shipped_metadata.neutral.astype(np.float64)
     motion = _calibrated(shipped_metadata, turn=(15, 0))
-    turned = cv2.remap(photo, *motion.maps(drawn, drawn), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    turned = motion.warp(drawn, drawn).apply(photo)
 
     def read(image):
         face = landmarker_image_mode.detect(cv2.resize(image, (512, 512), interpolation=cv2.INTER_CUBIC))
@@ -221,13 +238,13 @@ def test_the_front_warps_the_face_and_the_window_keys_turn_it_down_to_the_in_pla
     with ListSource(sample_images[:8]) as source, live_landmarker() as landmarker:
         front, back = build_stages(runner, landmarker, stats, options, controls)
         packets = [front(Packet(frame)) for frame in source]
-        assert all(packet.face_maps is not None for packet in packets) and "motion" in stats.summary()["stages_ms"]
+        assert all(packet.face_warp is not None for packet in packets) and "motion" in stats.summary()["stages_ms"]
         for which in ("pose", "pose", "expression", "expression"):
             controls.cycle_motion(which)
         assert controls.motion_scales() == (0.0, 0.0)
         for packet in packets:  # the same frames again, calibrated now
             packet = back.generate(front(Packet(packet.frame)))
-            moved = cv2.remap(packet.generated, *packet.face_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            moved = packet.face_warp.apply(packet.generated)
             in_plane = cv2.warpAffine(packet.generated, packet.head_motion, (runner.size, runner.size),
                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             assert np.abs(moved.astype(int) - in_plane).mean() < 0.5
