@@ -23,7 +23,7 @@ from models.errors import UserError
 
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 DEFAULT_FRAMES = (f"{SHARED_DRIVERS / 'expressive_34s.mp4'}:819", f"{SHARED_DRIVERS / 'expressive_34s.mp4'}:882",
-                  f"{SHARED_DRIVERS / 'expressions_7s.mp4'}:118")
+                  f"{SHARED_DRIVERS / 'expressions_7s.mp4'}:118", f"{SHARED_DRIVERS / 'expressions_7s.mp4'}:150")
 TILE = 256
 CAPTIONS = ("driver", "before: gains 0", "after: the defaults")
 
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="the figure (.jpg or .png)")
     parser.add_argument("--frame", action="append", metavar="CLIP:INDEX",
-                        help="a row: a driver clip and a frame index (repeat; default: a head turn, a tilt, a grin)")
+                        help="a row: a driver clip and a frame index (repeat; default: a head turn, a tilt, "
+                             "a grin, a yawn)")
     parser.add_argument("--model", type=Path, help="generator .tflite (default: the shipped one)")
     args = parser.parse_args(argv)
     try:

@@ -63,19 +63,26 @@ MOUTH_INSIDE = (30, 25, 60)  # BGR: the dark red-brown of an open mouth's inside
 
 @dataclass(frozen=True)
 class FaceWarp:
-    """The drawn face's move: ``cv2.remap`` maps and the mouth's shade (None: nothing to darken)."""
+    """The drawn face's move: ``cv2.remap`` maps, and the mouth's shade (None: nothing to darken).
+
+    The shade covers the mouth's box alone, whose top-left corner is ``shade_at`` (x, y): the
+    blend then costs a few hundredths of a millisecond instead of one.
+    """
 
     map_x: np.ndarray
     map_y: np.ndarray
     mouth_shade: np.ndarray | None = None
+    shade_at: tuple[int, int] = (0, 0)
 
     def apply(self, face: np.ndarray) -> np.ndarray:
         """The face moved, and the inside of a carried mouth opening darkened."""
         moved = cv2.remap(face, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if self.mouth_shade is None:
-            return moved
-        weight = self.mouth_shade[..., None]
-        return (moved * (1.0 - weight) + np.float32(MOUTH_INSIDE) * weight).astype(np.uint8)
+        if self.mouth_shade is not None:
+            (left, top), (height, width) = self.shade_at, self.mouth_shade.shape
+            box = moved[top:top + height, left:left + width]
+            weight = self.mouth_shade[..., None]
+            box[:] = (box * (1.0 - weight) + np.float32(MOUTH_INSIDE) * weight).astype(np.uint8)
+        return moved
 
 
 @dataclass(frozen=True)
@@ -233,20 +240,27 @@ class MotionTransfer:
         if coarse is None:
             return None
         map_x, map_y = dense_maps(coarse, (self.size, self.size))
-        return FaceWarp(map_x, map_y, self._mouth_shade(drawn, moved, after))
+        return FaceWarp(map_x, map_y, *self._mouth_shade(drawn, moved, after))
 
-    def _mouth_shade(self, drawn: np.ndarray, moved: np.ndarray, after: np.ndarray | None) -> np.ndarray | None:
-        """(size, size) float32 weights of the mouth's inside where the carry opened it; None where it did not."""
+    def _mouth_shade(self, drawn: np.ndarray, moved: np.ndarray,
+                     after: np.ndarray | None) -> tuple[np.ndarray | None, tuple[int, int]]:
+        """Weights of the mouth's inside where the carry opened it (None where it did not), and their box's corner."""
         opened, shown = topology.mouth_opening(moved), max(topology.mouth_opening(drawn), MOUTH_SHUT)
         if opened <= shown:
-            return None
+            return None, (0, 0)
         inner = moved[list(topology.LIPS_INNER), :2]
         if after is not None:
             inner = inner @ np.asarray(after)[:, :2].T + np.asarray(after)[:, 2]
-        shade = np.zeros((self.size, self.size), np.float32)
-        cv2.fillPoly(shade, [np.round(inner * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-        shade = cv2.GaussianBlur(shade, (0, 0), MOUTH_SHADE_SOFTNESS * self.size / 256)
-        return shade * np.float32(MOUTH_SHADE_STRENGTH * (opened - shown) / opened)
+        softness = MOUTH_SHADE_SOFTNESS * self.size / 256
+        margin = int(np.ceil(3 * softness)) + 1
+        left, top = np.clip(np.floor(inner.min(0)).astype(int) - margin, 0, self.size - 1)
+        right, bottom = np.clip(np.ceil(inner.max(0)).astype(int) + margin + 1, 1, self.size)
+        if right <= left or bottom <= top:
+            return None, (0, 0)
+        shade = np.zeros((bottom - top, right - left), np.float32)
+        cv2.fillPoly(shade, [np.round((inner - (left, top)) * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+        shade = cv2.GaussianBlur(shade, (0, 0), softness)
+        return shade * np.float32(MOUTH_SHADE_STRENGTH * (opened - shown) / opened), (int(left), int(top))
 
     def _fold_free(self, drawn: np.ndarray, wanted: np.ndarray,
                    after: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
