@@ -113,10 +113,3 @@ def _grid_lookup(height: int, width: int, step: int) -> tuple[np.ndarray, np.nda
     x = np.broadcast_to(np.arange(width, dtype=np.float32) / step, (height, width))
     y = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None] / step, (height, width))
     return np.ascontiguousarray(x), np.ascontiguousarray(y)
-
-
-def warp_image(image: np.ndarray, source: np.ndarray, destination: np.ndarray, after: np.ndarray | None = None,
-               step: int = DEFAULT_STEP) -> np.ndarray:
-    """``image`` warped so that its (N, 2) ``source`` points land on ``destination`` (then ``after``)."""
-    map_x, map_y = warp_maps(source, destination, image.shape[:2], after, step)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -10,17 +10,19 @@ the way, so the clean face turns, nods and grins with the driver:
    expression alone, which retargeting then maps onto the target.
 2. **Carry the expression.** Where retargeting's unclamped face (``wanted``) lies beyond the
    drawn one, the drawn face's control points move towards it, by ``expression_gain`` and
-   at most ``max_carry`` inter-ocular distances (eyes excepted: lids a few pixels apart
-   would smear, and the generator draws them).
+   at most ``max_carry`` inter-ocular distances; the brows' and lids' motion amplified
+   first, the lids only ever opened, the irises and eye corners left as drawn.
 3. **Turn the head.** The moved points, with the target's depth, are turned by the driver's
    yaw and pitch (times ``pose_gain``, bounded at ``max_yaw`` / ``max_pitch``), projected, and
-   re-aligned on the stable points the way the driver's crop is, so the in-plane head
-   motion (roll, shift, scale) applies after it unchanged.
+   re-scaled and re-centred on the stable points the way the driver's crop is, so the
+   in-plane head motion (roll, shift, scale) applies after it unchanged.
 
 The face is then warped from the drawn points to these (:mod:`models.face_warp`, a thin
 plate through the face's points, a ring around it that follows halfway, and the crop's
-border, which stays), in one resampling with the in-plane head motion. The maps depend
-only on landmarks, so the front thread computes them and the back only resamples.
+border, which stays), in one resampling with the in-plane head motion; a warp that would
+fold is cut back, and a mouth opened past what the generator drew gets a dark inside
+(:meth:`MotionTransfer.warp`). The maps depend only on landmarks, so the front thread
+computes them and the back only resamples.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from models.face_warp import area_change, coarse_map, dense_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
 from models.options import require
 from models.shape_space import LANDMARK_COUNT
+from realtime.retarget import Calibration
 
 # The face's control points: every other oval point, the brows' upper edges, the eyes' corners
 # and lid middles, irises, the nose and the lips.
@@ -115,33 +118,23 @@ class MotionOptions:
 class HeadPose:
     """The driver's head rotation since calibration, from aligned 3-D landmarks.
 
-    The neutral is the median of the first ``calibrate_frames`` faces (refined frame by
-    frame until then, as retargeting's is); ``recalibrate`` collects a new one, and the old
-    one stays in use until it is complete.
+    The neutral is calibrated as retargeting's is (:class:`realtime.retarget.Calibration`).
     """
 
     def __init__(self, calibrate_frames: int = 30):
-        self.calibrate_frames = calibrate_frames
-        self._collected: list[np.ndarray] = []
-        self._collecting = calibrate_frames > 0
-        self.neutral: np.ndarray | None = None
-        self._provisional = False  # the neutral so far is from fewer than calibrate_frames faces
+        self._calibration = Calibration(calibrate_frames)
+
+    @property
+    def neutral(self) -> np.ndarray | None:
+        return self._calibration.neutral
 
     def recalibrate(self) -> None:
-        if self.calibrate_frames > 0:
-            self._collected, self._collecting = [], True
+        self._calibration.recalibrate()
 
     def __call__(self, driver_aligned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The rotation since calibration (3, 3), and the driver's points turned back by it (478, 3)."""
         points = np.asarray(driver_aligned, np.float64)
-        if self._collecting:
-            self._collected.append(points)
-            complete = len(self._collected) >= self.calibrate_frames
-            if complete or self.neutral is None or self._provisional:  # a recalibration keeps the old till done
-                self.neutral = np.median(np.stack(self._collected), axis=0)
-                self._provisional = not complete
-            if complete:
-                self._collected, self._collecting = [], False
+        self._calibration.feed(points)
         if self.neutral is None:
             return np.eye(3), points
         rigid = list(RIGID_POINTS)
@@ -272,11 +265,11 @@ class MotionTransfer:
         # Ring points near or past the crop's edge would pull against the edge's fixed points.
         inside = np.all((ring > _RING_CLEARANCE) & (ring < self.size - 1 - _RING_CLEARANCE), axis=1)
         size = (self.size, self.size)
+        source = np.concatenate([drawn[control, :2], ring[inside], self._border])
         for carried in (1.0, 0.5, 0.0):
             with np.errstate(all="ignore"):
                 moved = self.destination(drawn, wanted, carried)
             ring_moved = ring + RING_FOLLOW * (moved[oval, :2] - drawn[oval, :2])
-            source = np.concatenate([drawn[control, :2], ring[inside], self._border])
             destination = np.concatenate([moved[control, :2], ring_moved[inside], self._border])
             try:
                 with np.errstate(all="ignore"):

@@ -156,6 +156,41 @@ def _width(points: np.ndarray, first: int, second: int) -> float:
     return float(np.linalg.norm(points[first, :2] - points[second, :2]))
 
 
+class Calibration:
+    """A driver's neutral: the median of the first ``frames`` values fed.
+
+    Until ``frames`` are seen, the median of those seen so far is used meanwhile (the first
+    value alone, at first), so nothing waits for a neutral. ``recalibrate`` collects a new
+    one, and the old one stays in use until the new one is complete.
+    """
+
+    def __init__(self, frames: int):
+        self.frames = frames
+        self.collecting = frames > 0
+        self.neutral: np.ndarray | None = None
+        self.provisional = False  # the neutral so far is from fewer than ``frames`` values
+        self._collected: list[np.ndarray] = []
+
+    def recalibrate(self) -> None:
+        if self.frames > 0:
+            self._collected, self.collecting = [], True
+
+    def feed(self, value: np.ndarray) -> list[np.ndarray] | None:
+        """Collect ``value`` while calibrating; the values the neutral was just taken from, None if it stayed."""
+        if not self.collecting:
+            return None
+        self._collected.append(np.asarray(value, np.float64))
+        complete = len(self._collected) >= self.frames
+        seen = None
+        if complete or self.neutral is None or self.provisional:
+            seen = self._collected
+            self.neutral = np.median(np.stack(seen), axis=0)
+            self.provisional = not complete
+        if complete:
+            self._collected, self.collecting = [], False
+        return seen
+
+
 class Retargeter:
     """Turns the driver's aligned landmarks into the target's, frame by frame.
 
@@ -175,10 +210,8 @@ class Retargeter:
         mapped = set(expression_ranges) if options.map_ranges else set()
         self._measures = [m for m in _measures(target_neutral) if m.name in mapped]
         self._target_ranges = {name: expression_ranges[name] for name in mapped}
-        self._collected: list[np.ndarray] = []
-        self._collecting = options.calibrate_frames > 0
+        self._calibration = Calibration(options.calibrate_frames)
         self.driver_neutral: np.ndarray | None = None
-        self._provisional = False  # the neutral so far is from fewer than calibrate_frames frames
         self._scales: np.ndarray | None = None
         self._range_maps: dict[str, _RangeMap] = {}
 
@@ -190,20 +223,18 @@ class Retargeter:
     @property
     def calibrated(self) -> bool:
         """Whether a neutral from all ``calibrate_frames`` frames is in use."""
-        return self.driver_neutral is not None and not self._provisional
+        return self.driver_neutral is not None and not self._calibration.provisional
 
     @property
     def calibrating(self) -> bool:
-        return self._collecting
+        return self._calibration.collecting
 
     def recalibrate(self) -> None:
         """Collect a fresh neutral from the next frames (the window's ``c`` key).
 
         The old calibration stays in use until the new one is complete.
         """
-        if self.options.calibrate_frames > 0:
-            self._collected = []
-            self._collecting = True
+        self._calibration.recalibrate()
 
     def calibrate(self, driver_neutral: np.ndarray, seen: Sequence[np.ndarray] = ()) -> None:
         """Take ``driver_neutral`` (aligned, (478, 3)) as the driver's neutral face now.
@@ -227,15 +258,9 @@ class Retargeter:
         used meanwhile (the first frame alone, at first), so no frame is drawn uncalibrated.
         A recalibration keeps the old neutral until the new one is complete.
         """
-        if not self._collecting:
-            return
-        self._collected.append(np.asarray(driver_points, np.float64))
-        complete = len(self._collected) >= self.options.calibrate_frames
-        if complete or self.driver_neutral is None or self._provisional:
-            self.calibrate(np.median(np.stack(self._collected), axis=0), self._collected)
-            self._provisional = not complete
-        if complete:
-            self._collected, self._collecting = [], False
+        seen = self._calibration.feed(driver_points)
+        if seen is not None:
+            self.calibrate(self._calibration.neutral, seen)
 
     def __call__(self, driver_points: np.ndarray) -> np.ndarray:
         """The target's aligned landmarks (478, 3) for the driver's aligned landmarks."""
