@@ -59,6 +59,7 @@ class LiveBenchOptions:
     mode: str = "reenact"  # or "swap", as reenact live --mode
     follow_mouth: bool = PipelineOptions.follow_mouth  # see PipelineOptions.follow_mouth (swap mode)
     motion: MotionOptions = MotionOptions()  # see PipelineOptions.motion (re-enactment)
+    enhancer_path: Path | None = None  # see LiveConfig.enhancer_path
 
     def __post_init__(self):
         require(self.frames >= 1 and self.warmup >= 1, f"{self.frames} frames after {self.warmup} warm-up frames",
@@ -147,7 +148,7 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
                         capture=CaptureOptions(pace=False, stale_after=options.stale_after),
                         pipeline=PipelineOptions(overlap=options.overlap, landmarker=options.landmarker,
                                                  follow_mouth=options.follow_mouth, motion=options.motion),
-                        mode=options.mode)
+                        mode=options.mode, enhancer_path=options.enhancer_path)
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
         summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)

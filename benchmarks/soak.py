@@ -54,6 +54,7 @@ class SoakOptions:
     landmarker: str = PipelineOptions.landmarker
     overlap: bool = PipelineOptions.overlap
     mode: str = LiveConfig.mode  # "swap": the face-swap loop, with a swap model
+    enhancer_path: Path | None = None  # see LiveConfig.enhancer_path
 
     def __post_init__(self):
         require(0 < self.minutes <= 24 * 60, f"--minutes {self.minutes:g}", "more than 0, at most a day (1440)")
@@ -106,7 +107,8 @@ def run_soak(options: SoakOptions, json_path: Path | None = None, plot_path: Pat
     sink = CountingSink(seconds, controls)
     config = LiveConfig(source=options.source, model_path=Path(options.model_path), outputs=(),
                         num_threads=options.num_threads, capture=CaptureOptions(pace=False), mode=options.mode,
-                        pipeline=PipelineOptions(landmarker=options.landmarker, overlap=options.overlap))
+                        pipeline=PipelineOptions(landmarker=options.landmarker, overlap=options.overlap),
+                        enhancer_path=options.enhancer_path)
     samples: list[tuple[float, float, int]] = []  # (seconds into the run, RSS MB, frames so far)
     done = threading.Event()
     sampler = threading.Thread(target=_sample_until, args=(done, sink, options.interval_s, samples),

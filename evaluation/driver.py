@@ -22,6 +22,10 @@ tell a retargeting fault from a generator fault.
 ``motion`` (:mod:`evaluation.motion`): the head pose and blendshapes of the loop's final
 output frames (after every stage) against the driver's, per measure the driver moves on;
 ``motion_plot`` draws yaw, pitch and smile over time.
+
+``output_sharpness`` (:mod:`evaluation.sharpness`): the detail inside the face oval of the
+final output faces; with a reference, ``sharpness`` is it over the target's real faces'
+at the same size (1.0: as sharp as his footage, enlarged).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 
 from evaluation.broken_frames import SHEET_TILE, BrokenFrameMeasure, contact_sheet, write_sheet
 from evaluation.motion import compare_motion, motion_sample, plot_motion
+from evaluation.sharpness import face_sharpness, reference_sharpness
 from media.sources import open_source
 from models import face_topology as topology
 from models.alignment import Alignment
@@ -44,6 +49,7 @@ from models.generator_contract import require_mode
 from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.metrics import pearson_correlation
 from models.tracking_landmarker import live_landmarker
+from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.pipeline import Packet, PipelineOptions, build_stages
 from realtime.retarget import Retargeter, RetargetOptions
@@ -99,7 +105,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
                     calibrate_frames: int = 30, max_frames: int | None = None,
                     num_threads: int = DEFAULT_THREADS, reference: str | Path | None = None,
                     sheet: str | Path | None = None, motion_plot: str | Path | None = None,
-                    pipeline: PipelineOptions = PipelineOptions()) -> dict:
+                    pipeline: PipelineOptions = PipelineOptions(), enhancer: str | Path | None = None) -> dict:
     """Run ``clip`` through the live path with ``model_path``; write and return the figures.
 
     ``model_path`` None means the shipped generator; ``max_frames`` limits the clip (None:
@@ -107,13 +113,14 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     is also measured for breakage (:mod:`evaluation.broken_frames`), the faces drawn during
     a live calibration too; ``sheet`` gets the contact sheet (driver above the final output, 16
     frames, broken ones framed red). ``motion_plot`` gets the driver's and the output's yaw,
-    pitch and smile over time; ``pipeline`` the loop's options (the motion gains among them).
-    Raises UserError for a bad model or clip.
+    pitch and smile over time; ``pipeline`` the loop's options (the motion gains among them);
+    ``enhancer`` the face enhancer the loop runs (None: none). Raises UserError for a bad model or clip.
     """
     clip = str(clip)
     model_path = generator_path(model_path)
     runner = GeneratorRunner.from_file(GeneratorOptions(Path(model_path), num_threads))
     require_mode(runner.metadata, "reenact", model_path)
+    enhancing = EnhancerRunner.from_file(Path(enhancer), num_threads) if enhancer is not None else None
     metadata = runner.metadata
     size, margin, target = metadata.input_size, metadata.margin, metadata.neutral
     breakage = _broken_measure(Path(reference), runner) if reference is not None else None
@@ -128,18 +135,22 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
     generated_series = {name: [] for name in EXPRESSION_MEASURES}
     generated_drift, driver_drift = [], []
     driver_motion, output_motion = [], []  # per frame, the driver's and the final output's pose and blendshapes
+    output_sharpness = []
     frames = with_face = 0
     stats = RunStats()
     with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
-        front, back = build_stages(runner, landmarker, stats, pipeline, retargeter=retargeter)
+        front, back = build_stages(runner, landmarker, stats, pipeline, retargeter=retargeter, enhancer=enhancing)
         for frame in source:
             if max_frames is not None and frames >= max_frames:
                 break
             frames += 1
             packet = back(front(Packet(frame)))  # every stage: packet.output is what a viewer sees
             driver_motion.append(motion_sample(checker.detect(frame.image)))
-            output_motion.append(motion_sample(checker.detect(packet.output)) if driver_motion[-1] else None)
+            seen = checker.detect(packet.output) if driver_motion[-1] else None
+            output_motion.append(motion_sample(seen))
+            if seen is not None and packet.generated is not None:
+                output_sharpness.append(face_sharpness(packet.output, seen.points[:, :2]))
             if packet.generated is None:
                 continue
             with_face += 1
@@ -173,7 +184,13 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         "shape_drift": json_number(np.mean(generated_drift) / np.mean(driver_drift) if detected else math.nan),
         "calibrate_frames": calibrate_frames,
         "generator_ms_p50": json_number(generator_ms),
+        "enhancer": str(enhancer) if enhancer is not None else None,
+        "output_sharpness": json_number(np.median(output_sharpness) if output_sharpness else math.nan),
     }
+    if reference is not None:
+        real = reference_sharpness(Path(reference), pipeline.output_size)
+        report["reference_sharpness"] = json_number(real)
+        report["sharpness"] = json_number(report["output_sharpness"] / real if output_sharpness else math.nan)
     for name in EXPRESSION_MEASURES:
         report[f"{name}_corr"] = json_number(pearson_correlation(paired_driver[name], generated_series[name]))
         report[f"retarget_{name}_corr"] = json_number(

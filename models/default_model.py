@@ -13,6 +13,20 @@ FAST_GENERATOR = Path(__file__).resolve().parent / "fast_generator.tflite"
 SHIPPED_NAMES = {"fast": FAST_GENERATOR}
 # The shipped face-swap model: GRID speaker s1's face on free-to-use faces (MODEL_CARD.md).
 DEFAULT_SWAP = Path(__file__).resolve().parent / "default_swap.tflite"
+# The shipped face enhancer: detail learnt from sharp portraits (MODEL_CARD.md).
+DEFAULT_ENHANCER = Path(__file__).resolve().parent / "default_enhancer.tflite"
+
+
+def enhancer_path(enhance: bool, enhancer: Path | None = None) -> Path | None:
+    """The enhancer to run: None with ``enhance`` off, else ``enhancer`` or the shipped one."""
+    if not enhance:
+        return None
+    if enhancer is not None:
+        return Path(enhancer)
+    if not DEFAULT_ENHANCER.is_file():
+        raise UserError(f"the shipped enhancer {DEFAULT_ENHANCER} is missing; reinstall reenact, pass "
+                        "--enhancer ENHANCER.tflite (made by `reenact export`), or --no-enhance")
+    return DEFAULT_ENHANCER
 
 
 def generator_path(model: Path | None, mode: str = "reenact") -> Path:

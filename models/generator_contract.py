@@ -123,8 +123,11 @@ def model_id(model_bytes: bytes) -> str:
     return hashlib.sha256(model_bytes).hexdigest()[:8]
 
 
-def write_metadata(model_bytes: bytes, metadata: GeneratorMetadata) -> bytes:
-    """Return the flatbuffer ``model_bytes`` with ``metadata`` embedded (replacing any)."""
+def write_metadata(model_bytes: bytes, metadata) -> bytes:
+    """Return the flatbuffer ``model_bytes`` with ``metadata`` embedded (replacing any).
+
+    ``metadata`` is any contract document with ``to_json()``: a generator's, or an
+    enhancer's (``models.enhancer_contract``)."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
@@ -144,8 +147,8 @@ def _name(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def read_metadata(model_bytes: bytes) -> GeneratorMetadata:
-    """The metadata embedded by :func:`write_metadata`; raises ModelContractError."""
+def metadata_text(model_bytes: bytes) -> str:
+    """The JSON document embedded by :func:`write_metadata`; raises ModelContractError."""
     from ai_edge_litert import schema_py_generated as schema
 
     try:
@@ -153,13 +156,18 @@ def read_metadata(model_bytes: bytes) -> GeneratorMetadata:
         for index in range(model.MetadataLength()):
             entry = model.Metadata(index)
             if _name(entry.Name()) == METADATA_NAME:
-                data = model.Buffers(entry.Buffer()).DataAsNumpy()
-                return GeneratorMetadata.from_json(bytes(data).decode("utf-8"))
-    except ModelContractError:
-        raise
+                return bytes(model.Buffers(entry.Buffer()).DataAsNumpy()).decode("utf-8")
     except Exception as error:  # noqa: BLE001 - any parse failure means "not a model of ours"
         raise ModelContractError(f"not a readable TFLite model ({type(error).__name__})") from error
     raise ModelContractError("the model carries no reenact metadata (was it made by `reenact export`?)")
+
+
+def read_metadata(model_bytes: bytes) -> GeneratorMetadata:
+    """The generator metadata embedded by :func:`write_metadata`; raises ModelContractError."""
+    text = metadata_text(model_bytes)
+    if json.loads(text).get("contract", CONTRACT_VERSION) != CONTRACT_VERSION:
+        raise ModelContractError(f"not a generator but a {json.loads(text)['contract']} model")
+    return GeneratorMetadata.from_json(text)
 
 
 def load_generator_file(path: str | Path, expected_size: int | None = None) -> tuple[bytes, GeneratorMetadata]:

@@ -46,6 +46,7 @@ from provenance.label import burn_label, write_note
 from provenance.watermark import Payload, Watermarker
 from realtime import kernels
 from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
+from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.motion_transfer import FaceWarp, MotionOptions, MotionTransfer
 from realtime.one_euro import OneEuroFilter, OneEuroOptions
@@ -102,6 +103,9 @@ class LiveConfig:
     loop: bool = False  # replay a file source without end
     camera_size: tuple[int, int] = DEFAULT_CAMERA_SIZE  # what the virtual camera sends (width, height)
     mode: str = "reenact"  # or "swap": the model must be of the same kind
+    # The face enhancer (realtime.enhancer_runner) that redraws the face at twice the size
+    # with its detail; None draws the generator's face enlarged.
+    enhancer_path: Path | None = None
 
     def __post_init__(self):
         require(self.mode in MODES, f"--mode {self.mode}", f"one of {', '.join(MODES)}")
@@ -160,9 +164,12 @@ class StageTimer:
         try:
             yield
         finally:
-            elapsed = (time.perf_counter() - start) * 1000.0
-            packet.stage_ms[stage] = elapsed
-            self.stats.add_stage(stage, elapsed)
+            self.record(stage, packet, (time.perf_counter() - start) * 1000.0)
+
+    def record(self, stage: str, packet: Packet, milliseconds: float) -> None:
+        """Count ``milliseconds`` as ``stage`` (a stage timed in parts)."""
+        packet.stage_ms[stage] = milliseconds
+        self.stats.add_stage(stage, milliseconds)
 
 
 class LandmarkStages:
@@ -238,22 +245,25 @@ class BackStages:
     """
 
     def __init__(self, runner: GeneratorRunner, stats: RunStats, controls: Controls,
-                 options: PipelineOptions = PipelineOptions(), sinks: SinkSet | None = None):
+                 options: PipelineOptions = PipelineOptions(), sinks: SinkSet | None = None,
+                 enhancer: EnhancerRunner | None = None):
         self.runner = runner
+        self.enhancer = enhancer
         self.stats = stats
         self.controls = controls
         self.options = options
         self.sinks = sinks
         self.canvas_shape = frame_shape(options.layout, options.output_size)
         self._last_face = np.zeros((runner.size, runner.size, 3), np.uint8)
-        self._dimmed = np.empty_like(self._last_face)
         self._time = StageTimer(stats)
         self.watermarker = Watermarker(Payload.for_model(runner.model_id))
 
     def warm_up(self) -> None:
         """Run the generator and the kernels once, so frame 0 does not pay for loading them."""
         self.runner.warm_up()
-        kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
+        if self.enhancer is not None:
+            self.enhancer.warm_up()
+        kernels.dim(self._last_face, NO_FACE_DIM, np.empty_like(self._last_face))
         self.watermarker.embed(np.zeros((*self.canvas_shape, 3), np.uint8))  # builds the frame-size pattern
 
     def generate(self, packet: Packet) -> Packet:
@@ -268,23 +278,35 @@ class BackStages:
         self.generate(packet)
         return self._finish(packet)
 
+    def enhance(self, face: np.ndarray, packet: Packet) -> np.ndarray:
+        """The face redrawn at twice its size by the enhancer, when there is one and it is on."""
+        if self.enhancer is None or not self.controls.enhance or face.shape[0] != self.enhancer.size:
+            return face
+        with self._time("enhance", packet):
+            return self.enhancer.enhance(face)
+
+    def record_post(self, packet: Packet, start: float) -> None:
+        """Time the post stage from ``start`` (perf_counter seconds) to now, less the enhancer: its own stage."""
+        elapsed = (time.perf_counter() - start) * 1000.0
+        self._time.record("post", packet, elapsed - packet.stage_ms.get("enhance", 0.0))
+
     def _finish(self, packet: Packet) -> np.ndarray:
-        """Post-processing and label of a generated (or faceless) packet."""
-        with self._time("post", packet):
-            face = packet.generated
-            if face is None:  # no face: the last one, dimmed, with a note
-                face = kernels.dim(self._last_face, NO_FACE_DIM, self._dimmed)
-            else:
-                if packet.face_warp is not None:
-                    face = packet.face_warp.apply(face)
-                elif packet.head_motion is not None:
-                    face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REPLICATE)
-                self._last_face = face
-            output = compose(self.controls.layout, face, packet.frame.image, self.options.output_size,
-                             self.canvas_shape)
-            if packet.generated is None:
-                write_note(output, NO_FACE_NOTE)
+        """Post-processing (the warp, the enhancer, the layout) and label of a generated (or faceless) packet."""
+        start = time.perf_counter()
+        face = packet.generated
+        if face is None:  # no face: the last one, dimmed, with a note
+            face = kernels.dim(self._last_face, NO_FACE_DIM, np.empty_like(self._last_face))
+        else:
+            if packet.face_warp is not None:
+                face = packet.face_warp.apply(face)
+            elif packet.head_motion is not None:
+                face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
+            face = self._last_face = self.enhance(face, packet)
+        output = compose(self.controls.layout, face, packet.frame.image, self.options.output_size, self.canvas_shape)
+        if packet.generated is None:
+            write_note(output, NO_FACE_NOTE)
+        self.record_post(packet, start)
         with self._time("label", packet):
             return burn_label(output)
 
@@ -305,13 +327,15 @@ class BackStages:
 
 def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceLandmarker, stats: RunStats,
                  options: PipelineOptions = PipelineOptions(), controls: Controls | None = None,
-                 sinks: SinkSet | None = None, retargeter: Retargeter | None = None) -> tuple[FrontStages, BackStages]:
+                 sinks: SinkSet | None = None, retargeter: Retargeter | None = None,
+                 enhancer: EnhancerRunner | None = None) -> tuple[FrontStages, BackStages]:
     """The live loop's front and back stages for ``runner``'s model: the one place they are assembled.
 
     The live loop, the driver evaluation and the watermark benchmark all run these, so what
     they measure is what ships. ``retargeter`` lets a caller calibrate one beforehand (the
     driver evaluation); by default it is the model's, with ``options.retarget``. Without
-    ``sinks`` the back stages stop at the marked frame.
+    ``sinks`` the back stages stop at the marked frame. ``enhancer`` redraws each face at
+    twice its size (``Controls.enhance`` switches it off and on).
     """
     metadata = runner.metadata
     controls = controls if controls is not None else Controls(options.layout)
@@ -319,12 +343,12 @@ def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceL
         from realtime.swap_stages import SwapBack, SwapFront  # they build on this module's stages
 
         front = SwapFront(landmarker, metadata.input_size, metadata.margin, stats, options.smoothing)
-        return front, SwapBack(runner, stats, controls, options, sinks)
+        return front, SwapBack(runner, stats, controls, options, sinks, enhancer)
     if retargeter is None:
         retargeter = Retargeter.for_model(metadata, options.retarget)
     front = FrontStages(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
                         controls, options)
-    return front, BackStages(runner, stats, controls, options, sinks)
+    return front, BackStages(runner, stats, controls, options, sinks, enhancer)
 
 
 def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats, provenance: Provenance) -> list[Sink]:
@@ -450,6 +474,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
     """
     runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
     require_mode(runner.metadata, config.mode, config.model_path)
+    enhancer = EnhancerRunner.from_file(config.enhancer_path, config.num_threads) if config.enhancer_path else None
     provenance = Provenance(Path(config.model_path).name, runner.model_id)  # what recordings are signed with
     stats = stats if stats is not None else RunStats()
     controls = controls or Controls(config.pipeline.layout)
@@ -462,7 +487,8 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
             if sinks is None:
                 sinks = build_sinks(config, controls, stats, provenance)
             sink_set = SinkSet(sinks, opened.fps)
-            front, back = build_stages(runner, landmarker, stats, config.pipeline, controls, sink_set, retargeter)
+            front, back = build_stages(runner, landmarker, stats, config.pipeline, controls, sink_set, retargeter,
+                                       enhancer)
             front.warm_up()
             back.warm_up()
             pipeline = LivePipeline(front, back, controls)

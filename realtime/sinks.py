@@ -50,6 +50,18 @@ class Controls:
         self._layout = layout
         self._calibrate = False
         self._motion_scales = {"pose": 1.0, "expression": 1.0}
+        self._enhance = True
+
+    @property
+    def enhance(self) -> bool:
+        """Whether the face enhancer, where the loop has one, redraws the face (the window's d key)."""
+        with self._lock:
+            return self._enhance
+
+    def toggle_enhance(self) -> bool:
+        with self._lock:
+            self._enhance = not self._enhance
+            return self._enhance
 
     @property
     def layout(self) -> str:
@@ -170,6 +182,8 @@ class WindowSink(Sink):
             self.controls.cycle_layout()
         elif key == ord("s"):
             self.snapshot(frame)
+        elif key == ord("d"):
+            print(f"face enhancer {'on' if self.controls.toggle_enhance() else 'off'}", file=sys.stderr)
         elif key in (ord("p"), ord("e")):
             which = "pose" if key == ord("p") else "expression"
             print(f"{which} gain x{self.controls.cycle_motion(which):g}", file=sys.stderr)

@@ -20,6 +20,8 @@ landmark network finds the drawn face's lips, and the lower lip and chin are mov
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 
@@ -155,10 +157,18 @@ class SwapBack(BackStages):
             return output
         mask = feathered(packet.face_mask)
         face = transfer_colour(packet.generated, packet.aligned_face, mask)
-        return paste_face(image, face, mask, packet.alignment)
+        alignment = packet.alignment
+        if self.enhancer is not None and self.controls.enhance:  # redrawn at the enhancer's size, pasted from there
+            size = self.enhancer.size
+            face = self.enhance(cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC), packet)
+            scale = face.shape[0] / mask.shape[0]
+            mask = cv2.resize(mask, face.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+            alignment = Alignment(alignment.matrix * scale, face.shape[0])
+        return paste_face(image, face, mask, alignment)
 
     def _finish(self, packet: Packet) -> np.ndarray:
-        with self._time("post", packet):
-            output = self.composite(packet)
+        start = time.perf_counter()
+        output = self.composite(packet)
+        self.record_post(packet, start)
         with self._time("label", packet):
             return burn_label(output)

@@ -22,6 +22,7 @@ VERBS = {
     "prepare": "turn target videos into aligned crops, landmarks and sketches",
     "train": "train the pix2pix generator on a prepared data set",
     "train-swap": "train the face-swap autoencoder on two prepared data sets: A (you) and B (the target)",
+    "train-enhancer": "train the face enhancer on sharp portraits: live-soft faces restored at twice the size",
     "export": "export a trained generator to TFLite with metadata",
     "eval": "measure a generator on a data set's validation split, or on a driver clip",
     "live": "run the live loop: source to labelled synthetic face",

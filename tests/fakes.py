@@ -193,6 +193,41 @@ def sample_video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("sample_video") / "sample.mp4", read_sample(SAMPLE_VIDEO_FRAMES))
 
 
+# ------------------------------------------------------------------ sharp faces and a tiny enhancer
+
+
+# An enhancer small enough that a training step takes milliseconds: the loop, not the model, is tested.
+TINY_ENHANCER_FLAGS = ["--width", "4", "--blocks", "1", "--critic-width", "4", "--patch", "32", "--batch", "2",
+                       "--log-every", "1"]
+
+
+@pytest.fixture(scope="session")
+def sharp_faces_folder(tmp_path_factory) -> Path:
+    """Six portraits of "three people" (frames of the sample driver) named the way ``hd_faces`` names them."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("sharp_faces") / "faces"
+    folder.mkdir()
+    frames = read_sample(SAMPLE_IMAGES)
+    for number, index in enumerate((0, 6, 12, 18, 24, 30)):
+        expression = ("neutral", "smiling")[number % 2]
+        cv2.imwrite(str(folder / f"{expression}_{number // 2:03d}_0{number % 2}.png"), frames[index])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_enhancer(sharp_faces_folder, tmp_path_factory) -> tuple[Path, Path]:
+    """(run folder, int8 enhancer file): a tiny enhancer trained two steps on ``sharp_faces_folder``, exported."""
+    from reenact.cli import main
+
+    folder = tmp_path_factory.mktemp("enhancer")
+    run_dir, model = folder / "run", folder / "enhancer.tflite"
+    assert main(["train-enhancer", str(sharp_faces_folder), "--out", str(run_dir), "--steps", "2", "--save-every", "2",
+                 "--validate-every", "2", "--holdout", "0.34", *TINY_ENHANCER_FLAGS]) == 0
+    assert main(["export", str(run_dir), "--out", str(model), "--quant", "int8"]) == 0
+    return run_dir, model
+
+
 # ------------------------------------------------------------------ a synthetic training set
 
 

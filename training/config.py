@@ -66,7 +66,7 @@ class RunConfig:
             raise UserError(f"{source}: expected a JSON object")
         mode = data.pop("mode", "reenact")
         if mode != cls.MODE:
-            verb = "train-swap" if mode == "swap" else "train"
+            verb = {"swap": "train-swap", "enhance": "train-enhancer"}.get(mode, "train")
             raise UserError(f"{source}: a {mode} run, made by `reenact {verb}`; use that verb (or its export) on it")
         data = {**cls.BEFORE, **data}
         known = {field.name for field in fields(cls)}
@@ -219,3 +219,38 @@ class SwapConfig(RunConfig):
         if self.learning_rate <= 0 or min(self.ssim_weight, self.feature_weight, self.rotation, self.scale,
                                           self.shift, self.warp, self.colour, self.jaw_drop) < 0:
             raise UserError("expected learning_rate > 0 and no negative loss weight or augmentation")
+
+
+@dataclass(frozen=True)
+class EnhanceConfig(RunConfig):
+    """Everything that defines a face-enhancer training run (``reenact train-enhancer``)."""
+
+    RESUMABLE = ("data", "steps", "save_every", "validate_every", "log_every")
+    MODE = "enhance"
+
+    data: str  # a folder of sharp portraits (one face each)
+    width: int = 48
+    blocks: int = 3
+    critic_width: int = 32
+    patch: int = 96  # input patches (256-px crop pixels); the sharp side is twice that
+    batch: int = 12
+    steps: int = 3000
+    save_every: int = 100
+    validate_every: int = 250
+    log_every: int = 25
+    learning_rate: float = 2e-4
+    # L1 keeps the face (PSNR, identity); the critic's term asks for detail a sharp face has.
+    l1_weight: float = 20.0
+    adversarial_weight: float = 1.0
+    holdout: float = 0.1  # share of the people held out, whole, for validation
+    seed: int = 0
+
+    def __post_init__(self):
+        self.require_positive("width", "critic_width", "patch", "batch", "steps", "save_every", "validate_every",
+                              "log_every")
+        if self.patch % 2:
+            raise UserError(f"got patch {self.patch}, expected an even number of pixels")
+        if self.learning_rate <= 0 or self.l1_weight < 0 or self.adversarial_weight < 0 or self.blocks < 0:
+            raise UserError("expected learning_rate > 0 and no negative loss weight or block count")
+        if not 0.0 < self.holdout < 1.0:
+            raise UserError(f"got holdout {self.holdout}, expected a share between 0 and 1")

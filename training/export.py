@@ -299,6 +299,10 @@ def export_generator(run_dir, out_path, data_dir=None, options: ExportOptions = 
     """Export the latest checkpoint of a training run (pix2pix or face swap) to ``out_path``."""
     run_dir = Path(run_dir)
     run_config = read_run_config(run_dir)
+    if run_config.get("mode") == "enhance":  # a face-enhancer run (reenact train-enhancer)
+        from training.enhance_export import export_enhancer
+
+        return export_enhancer(run_dir, out_path, options, log)
     if run_config.get("mode") == "swap":  # a face-swap run (reenact train-swap): its own data sets
         from training.swap_export import export_swap
 

@@ -16,7 +16,13 @@ from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.pipeline import PipelineOptions
-from reenact.commands.live import add_follow_mouth_option, add_motion_options, motion_options
+from reenact.commands.live import (
+    add_enhancer_options,
+    add_follow_mouth_option,
+    add_motion_options,
+    enhancer_choice,
+    motion_options,
+)
 
 
 def _fraction_or_none(text: str) -> float | None:
@@ -63,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: off, as reenact live)")
     add_follow_mouth_option(parser)
     add_motion_options(parser)
+    add_enhancer_options(parser)
     parser.add_argument("--landmarker", choices=LANDMARKERS, default=PipelineOptions.landmarker,
                         help="the loop's landmark stage, as reenact live (default %(default)s); with a file "
                              "source, both are also timed side by side on its frames")
@@ -82,13 +89,15 @@ def run(args: argparse.Namespace) -> int:
     if args.minutes is not None:
         options = SoakOptions(source=args.source, model_path=model_path, minutes=args.minutes,
                               camera_fps=args.camera_fps, num_threads=args.threads, interval_s=args.sample_every,
-                              landmarker=args.landmarker, overlap=args.overlap, mode=args.mode)
+                              landmarker=args.landmarker, overlap=args.overlap, mode=args.mode,
+                              enhancer_path=enhancer_choice(args))
         run_soak(options, args.json, args.plot)
         return 0
     live = LiveBenchOptions(source=args.source, model_path=model_path, frames=args.frames,
                             warmup=args.warmup, camera_fps=args.camera_fps, num_threads=args.threads,
                             stale_after=args.stale_after, overlap=args.overlap, landmarker=args.landmarker,
-                            mode=args.mode, follow_mouth=args.follow_mouth, motion=motion_options(args))
+                            mode=args.mode, follow_mouth=args.follow_mouth, motion=motion_options(args),
+                            enhancer_path=enhancer_choice(args))
     run_bench(BenchConfig(live, variants=args.variants, variant_dir=args.variant_dir, invokes=args.invokes,
                           kernel_repeats=args.kernel_repeats, json_path=args.json, plot_path=args.plot))
     return 0

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from models.default_model import generator_path
+from models.default_model import DEFAULT_ENHANCER, enhancer_path, generator_path
 from models.errors import UserError
 from models.generator_contract import MODES
 from realtime.motion_transfer import MotionOptions
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exported model (.tflite); default: the shipped one of --mode ('fast': the "
                              "narrower generator)")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--data", type=Path, help="prepared data set: evaluate on its validation split")
+    what.add_argument("--data", type=Path, help="prepared data set: evaluate on its validation split; with "
+                                                "--enhancer, a folder of sharp face images")
     what.add_argument("--driver", help="driver clip: evaluate expression transfer through the live path")
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
     parser.add_argument("--grid", type=Path, help="image grid to write (with --data; default: next to --json)")
@@ -48,9 +49,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--motion-plot", type=Path, metavar="PNG",
                         help="with --driver: the driver's and the output's yaw, pitch and smile over time")
     add_motion_options(parser)
+    parser.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --driver: run the face enhancer in the loop, as reenact live (default: on)")
+    parser.add_argument("--enhancer", type=Path, nargs="?", const=DEFAULT_ENHANCER, metavar="ENHANCER.tflite",
+                        help="with --data FOLDER: measure this enhancer (alone: the shipped one) on its sharp faces "
+                             "degraded the stated way, beside bicubic enlargement; with --driver: the enhancer "
+                             "the loop runs")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.enhancer is not None and args.data is not None:
+        from evaluation.enhancer import evaluate_enhancer
+
+        grid = args.grid or args.json.with_suffix(".jpg")
+        figures = evaluate_enhancer(args.enhancer, args.data, args.json, grid)
+        print(f"all figures: {args.json}; sheet (degraded | bicubic | restored | sharp): {grid}")
+        return 0
     args.model = generator_path(args.model, args.mode)
     if not args.model.is_file():
         raise UserError(f"model {args.model}: no such file (train and export one, or pass --model)")
@@ -77,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
         figures = evaluate_driver(args.driver, args.model, args.json, calibrate_frames=args.calibrate,
                                   reference=args.reference, sheet=args.sheet, motion_plot=args.motion_plot,
-                                  pipeline=PipelineOptions(motion=motion_options(args)))
+                                  pipeline=PipelineOptions(motion=motion_options(args)),
+                                  enhancer=enhancer_path(args.enhance, args.enhancer))
     summary = {key: value for key, value in figures.items() if not isinstance(value, (list, dict))}
     print(json.dumps(summary, indent=2))
     print(f"all figures, per frame too: {args.json}")

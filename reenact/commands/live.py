@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 
 from media.sources import default_camera
+from models.default_model import DEFAULT_ENHANCER, DEFAULT_SWAP, enhancer_path, generator_path
 from models.default_model import DEFAULT_GENERATOR as DEFAULT_MODEL
-from models.default_model import DEFAULT_SWAP, generator_path
 from models.generator_contract import MODES
 from models.options import require
 from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS
@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "of the next frame overlap only this one's post-processing and outputs)")
     add_follow_mouth_option(parser)
     add_motion_options(parser)
+    add_enhancer_options(parser)
     parser.add_argument("--size", type=int, default=DEFAULT_OUTPUT_SIZE, metavar="PIXELS",
                         help="side of the face in output frames (default %(default)s)")
     parser.add_argument("--camera-size", default="%dx%d" % DEFAULT_CAMERA_SIZE, metavar="WxH",
@@ -88,6 +89,21 @@ def add_motion_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expression-gain", type=float, default=defaults.expression_gain, metavar="G",
                         help="how much of the expression beyond what the target showed in training (a grin, a "
                              "wide mouth) is carried by warping his face: 0 none (default %(default)s)")
+
+
+def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
+    """``--enhance`` / ``--no-enhance`` and ``--enhancer``, for ``live``, ``bench`` and ``eval``."""
+    parser.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=True,
+                        help="redraw the face at twice the generator's size with skin, lash and lip detail, "
+                             "about 3 ms a frame (default: on; the window's d key switches it)")
+    parser.add_argument("--enhancer", type=Path, metavar="ENHANCER.tflite",
+                        help=f"the face enhancer (default: the shipped {DEFAULT_ENHANCER.name}; "
+                             "made by `reenact train-enhancer` and `reenact export`)")
+
+
+def enhancer_choice(args: argparse.Namespace) -> Path | None:
+    """The enhancer file ``add_enhancer_options``' arguments ask for, or None."""
+    return enhancer_path(args.enhance, args.enhancer)
 
 
 def motion_options(args: argparse.Namespace) -> MotionOptions:
@@ -123,7 +139,7 @@ def build_config(args: argparse.Namespace) -> LiveConfig:
         source=_source(args), model_path=generator_path(args.model, args.mode), mode=args.mode,
         outputs=tuple(outputs), stats_path=args.stats,
         num_threads=args.threads, capture=CaptureOptions(pace=not args.no_pace), pipeline=pipeline,
-        loop=args.loop, camera_size=camera_size(args.camera_size))
+        loop=args.loop, camera_size=camera_size(args.camera_size), enhancer_path=enhancer_choice(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,45 @@
+"""Who a face is, by dlib's face recognizer (the one the ``face_recognition`` package uses).
+
+An optional measure: it needs ``dlib-bin`` and ``face-recognition-models`` (``pip install
+-e .[eval]``); :func:`recognizer` says None where they are missing. The distance of two
+faces' 128-d descriptors is dlib's own scale: below 0.6 dlib calls them one person.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SAME_PERSON = 0.6  # dlib's threshold
+
+
+class FaceRecognizer:
+    """A face image (BGR uint8, one face) to its 128-d descriptor, or None without a face."""
+
+    def __init__(self, models: Path):
+        import dlib
+
+        self._dlib = dlib
+        self._detector = dlib.get_frontal_face_detector()
+        self._shapes = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self._encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def __call__(self, image: np.ndarray) -> np.ndarray | None:
+        rgb = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        found = self._detector(rgb, 1)
+        if not found:
+            return None
+        box = max(found, key=lambda rect: rect.area())
+        return np.asarray(self._encoder.compute_face_descriptor(rgb, self._shapes(rgb, box)), np.float64)
+
+
+def recognizer() -> FaceRecognizer | None:
+    """The recognizer where its packages are installed, else None."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or importlib.util.find_spec("dlib") is None or not spec.submodule_search_locations:
+        return None
+    # The package's own __init__ needs setuptools' pkg_resources only to find these files.
+    return FaceRecognizer(Path(spec.submodule_search_locations[0]) / "models")

@@ -1,0 +1,178 @@
+"""The face enhancer on a folder of sharp portraits, resumable (``reenact train-enhancer``).
+
+Each step degrades a batch of sharp faces a random way (``training.sharp_faces``) and
+trains the enhancer to restore them: L1 against the sharp face keeps the face and its
+colours, and a small PatchGAN critic, which sees the enlarged degraded patch beside a
+restored or a sharp one, asks for the detail a sharp face has. Validation restores the
+held-out people's faces degraded the stated way and measures them beside bicubic
+enlargement (``training.restoration_figures``).
+
+The run folder is the other trainers': ``config.json`` (the resolved
+:class:`EnhanceConfig`), ``faces.npz`` (the aligned faces, so a resume does not find
+them again), ``checkpoints/``, ``logs/`` (TensorBoard) and ``preview.jpg`` (held-out
+faces: degraded | bicubic | restored | sharp, rewritten at every validation).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from models.errors import UserError
+from models.files import write_bytes_atomically
+from training.checkpoints import (
+    CHECKPOINTS,
+    CHECKPOINTS_KEPT,
+    checkpoint_to_load,
+    latest_checkpoint,
+    restore,
+    weights_fingerprint,
+)
+from training.config import EnhanceConfig
+from training.restoration_figures import measure
+from training.sharp_faces import SharpFaces, align_folder, held_out_people, training_batch
+from training.train import Progress, StopRequest, TrainResult, write_image, write_scalar
+
+FACES_FILE = "faces.npz"
+
+
+class Enhancer:
+    """The enhancer, its critic and their optimisers, with one training step."""
+
+    def __init__(self, config: EnhanceConfig):
+        import keras
+
+        from models.enhancer_network import build_critic, build_enhancer
+
+        keras.utils.set_random_seed(config.seed)
+        self.config = config
+        self.enhancer = build_enhancer(config.width, config.blocks)
+        self.critic = build_critic(config.critic_width)
+        self.enhancer_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+        self.critic_optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=0.5)
+        self.enhancer_optimizer.build(self.enhancer.trainable_variables)
+        self.critic_optimizer.build(self.critic.trainable_variables)
+
+    def train_step(self, soft, sharp) -> dict:
+        import tensorflow as tf
+
+        def patch_loss(logits, label):
+            return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.fill(tf.shape(logits), label), logits))
+
+        enlarged = tf.image.resize(soft, tf.shape(sharp)[1:3], method="bilinear")
+        with tf.GradientTape() as enhancer_tape, tf.GradientTape() as critic_tape:
+            restored = self.enhancer(soft, training=True)
+            real = self.critic(tf.concat([enlarged, sharp], -1), training=True)
+            fake = self.critic(tf.concat([enlarged, restored], -1), training=True)
+            l1 = tf.reduce_mean(tf.abs(restored - sharp))
+            adversarial = patch_loss(fake, 1.0)
+            enhancer_total = self.config.l1_weight * l1 + self.config.adversarial_weight * adversarial
+            critic_total = patch_loss(real, 1.0) + patch_loss(fake, 0.0)
+        for tape, loss, network, optimizer in (
+                (enhancer_tape, enhancer_total, self.enhancer, self.enhancer_optimizer),
+                (critic_tape, critic_total, self.critic, self.critic_optimizer)):
+            optimizer.apply_gradients(zip(tape.gradient(loss, network.trainable_variables),
+                                          network.trainable_variables))
+        return {"l1": l1, "adversarial": adversarial, "critic": critic_total}
+
+    def restore_face(self, face: np.ndarray) -> np.ndarray:
+        """A (S, S, 3) uint8 face restored at twice its size, in inference mode."""
+        x = face[None].astype(np.float32) / 127.5 - 1.0
+        y = np.asarray(self.enhancer(x, training=False))[0]
+        return np.clip(np.round((y + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+    def checkpoint(self, step):
+        import tensorflow as tf
+
+        return tf.train.Checkpoint(step=step, enhancer=self.enhancer, critic=self.critic,
+                                   enhancer_optimizer=self.enhancer_optimizer, critic_optimizer=self.critic_optimizer)
+
+
+def load_enhancer(run_dir) -> tuple[Enhancer, EnhanceConfig]:
+    """The enhancer of a run with its latest checkpoint restored; UserError otherwise."""
+    import tensorflow as tf
+
+    config, path = checkpoint_to_load(run_dir, EnhanceConfig, "train-enhancer")
+    enhancer = Enhancer(config)
+    restore(tf.train.Checkpoint(enhancer=enhancer.enhancer), path, run_dir)
+    return enhancer, config
+
+
+def run_faces(config: EnhanceConfig, run_dir: Path) -> tuple[SharpFaces, SharpFaces]:
+    """(training, held-out) faces of a run: aligned once, then read back from ``faces.npz``."""
+    path = run_dir / FACES_FILE
+    if path.is_file():
+        faces = SharpFaces.load(path)
+    else:
+        faces = align_folder(config.data)
+        faces.save(path)
+    held = held_out_people(faces.people, config.holdout)
+    held_out = np.array([person in held for person in faces.people])
+    return faces.subset(~held_out), faces.subset(held_out)
+
+
+def train_enhancer(config: EnhanceConfig, run_dir, resume: bool = False) -> TrainResult:
+    """Train (or resume) the enhancer run in ``run_dir`` up to ``config.steps``."""
+    import tensorflow as tf
+
+    run_dir = Path(run_dir)
+    if resume and latest_checkpoint(run_dir) is None:
+        raise UserError(f"run {run_dir}: no checkpoint to resume from; start it without --resume")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomically(run_dir / "config.json", (config.to_json() + "\n").encode("utf-8"))
+    train_faces, val_faces = run_faces(config, run_dir)
+
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    model = Enhancer(config)
+    checkpoint = model.checkpoint(step)
+    if resume:
+        restore(checkpoint, latest_checkpoint(run_dir), run_dir)
+    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / CHECKPOINTS), max_to_keep=CHECKPOINTS_KEPT,
+                                         checkpoint_name="ckpt")
+    first_step = int(step.numpy())
+    spec = [tf.TensorSpec((config.batch, side, side, 3), tf.float32) for side in (config.patch, 2 * config.patch)]
+    train_step = tf.function(model.train_step, input_signature=spec, autograph=False)
+
+    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
+    progress = Progress(first_step, config.steps, enabled=True)
+    progress.write(f"training enhancer {run_dir} from step {first_step} to {config.steps}: {len(train_faces)} faces "
+                   f"of {len(set(train_faces.people))} people ({len(val_faces)} faces of {len(set(val_faces.people))} "
+                   f"held out), {model.enhancer.count_params():,} parameters")
+    stop = StopRequest()
+    current, stopped_by, measured = first_step, None, {}
+    try:
+        with stop.installed(), writer.as_default():
+            while current < config.steps:
+                losses = train_step(*training_batch(train_faces, config.batch, config.patch, config.seed, current))
+                current += 1
+                step.assign(current)
+                stopping = stop.signal_number is not None
+                logged = None
+                if current % config.log_every == 0 or current == config.steps:
+                    logged = {name: float(value) for name, value in losses.items()}
+                    for name, value in logged.items():
+                        write_scalar(f"loss/{name}", value, current)
+                if current % config.validate_every == 0 or current == config.steps:
+                    measured, preview = measure(model.restore_face, val_faces)
+                    for name, value in measured.items():
+                        write_scalar(f"val/{name}", value, current)
+                    write_image("val/restored", np.ascontiguousarray(preview[:, :, ::-1]), current)
+                    write_bytes_atomically(run_dir / "preview.jpg",
+                                           cv2.imencode(".jpg", preview, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes())
+                    progress.write(f"step {current}: validation " +
+                                   " ".join(f"{name} {value:.4f}" for name, value in measured.items()))
+                progress.step(current, logged)
+                if stopping or current % config.save_every == 0 or current == config.steps:
+                    manager.save(checkpoint_number=current)
+                if stopping:
+                    stopped_by = stop.signal_number
+                    break
+    finally:
+        progress.close()
+        writer.flush()
+    fingerprint = weights_fingerprint(model.enhancer)
+    print(f"finished at step {current}; enhancer weights fingerprint {fingerprint}", file=sys.stderr)
+    return TrainResult(current, stopped_by, fingerprint, measured)
