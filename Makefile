@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock display demo test bench default-model default-swap clean
+.PHONY: install lock display demo test bench default-model default-swap default-enhancer clean
 
 # Installs exactly the versions in requirements.lock, each checked against its hash, then
 # this project itself without resolving anything again.
@@ -26,7 +26,7 @@ UV_VERSION := 0.13.9
 lock:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip compile pyproject.toml --extra train --extra test --generate-hashes --quiet \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra train --extra test --extra eval --generate-hashes --quiet \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
 	  $(UPGRADE) --output-file requirements.lock
 
@@ -68,6 +68,13 @@ default-swap: install
 	$(VENV)/bin/reenact train-swap data/swap_a data/s1 --out runs/swap
 	$(VENV)/bin/reenact export runs/swap --out models/default_swap.tflite --quant int8
 	$(VENV)/bin/python -m benchmarks.drivers --mode swap --model models/default_swap.tflite --reference data/s1 --source-side data/swap_a --out out/drivers_swap
+
+# Reproduces the shipped face enhancer from the sharp portraits beside the project (about 15
+# minutes on a 2-core CPU; 12 of the 117 people held out, whole); see models/MODEL_CARD.md.
+default-enhancer: install
+	$(VENV)/bin/reenact train-enhancer ../shared/data/hd_faces --out runs/enhancer
+	$(VENV)/bin/reenact export runs/enhancer --out models/default_enhancer.tflite --quant int8
+	$(VENV)/bin/reenact eval --enhancer models/default_enhancer.tflite --data ../shared/data/hd_faces --json out/enhancer_eval.json
 
 clean:
 	rm -rf out .pytest_cache

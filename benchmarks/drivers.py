@@ -22,12 +22,13 @@ from functools import partial
 from pathlib import Path
 
 from media.formats import VIDEO_SUFFIXES
+from models.default_model import enhancer_path
 from models.errors import UserError
 from models.files import write_json
 
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
-           "detect_rate", "mouth_open_corr", "eye_open_corr")
+           "detect_rate", "mouth_open_corr", "eye_open_corr", "sharpness")
 # evaluation.motion's summary: how much of the driver's head turn and expression the output shows.
 MOTION_COLUMNS = ("yaw_gain", "yaw_corr", "pitch_gain", "pitch_corr", "roll_gain", "roll_corr", "jawOpen_gain",
                   "mouthSmile_gain", "browInnerUp_gain", "browDown_gain", "eyeBlink_gain", "eyeWide_gain",
@@ -48,7 +49,8 @@ def columns_of(mode: str) -> tuple[str, ...]:
 
 
 def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], label: str,
-                    mode: str = "reenact", source_side: Path | None = None) -> list[dict]:
+                    mode: str = "reenact", source_side: Path | None = None,
+                    enhancer: Path | None = None) -> list[dict]:
     from evaluation.driver import evaluate_driver
     from evaluation.swap import evaluate_swap
 
@@ -56,8 +58,8 @@ def measure_drivers(model: Path, reference: Path, out: Path, clips: list[str], l
     rows = []
     for clip in clips:
         name = Path(clip).stem
-        evaluate = (partial(evaluate_swap, source_side=source_side) if mode == "swap"
-                    else partial(evaluate_driver, motion_plot=out / f"{name}_motion.png"))
+        evaluate = (partial(evaluate_swap, source_side=source_side, enhancer=enhancer) if mode == "swap"
+                    else partial(evaluate_driver, motion_plot=out / f"{name}_motion.png", enhancer=enhancer))
         report = evaluate(clip, model, out / f"{name}.json", reference=reference, sheet=out / f"{name}.jpg")
         figures = {**report, **report.get("motion", {}).get("summary", {})}
         row = {"model": label, "driver": name, **{column: figures.get(column) for column in columns}}
@@ -80,13 +82,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="a generator, or a face-swap model with B's data set as --reference")
     parser.add_argument("--source-side", type=Path, metavar="DATA_A",
                         help="with --mode swap: A's prepared faces, for the broken-frame share")
+    parser.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the face enhancer in the loop, as reenact live (default: on)")
+    parser.add_argument("--enhancer", type=Path, metavar="ENHANCER.tflite",
+                        help="the enhancer (default: the shipped one)")
     args = parser.parse_args(argv)
     try:
         if not args.drivers.is_dir():
             raise UserError(f"drivers {args.drivers}: no such folder")
         print("  ".join(("model", "driver", *columns_of(args.mode))))
         rows = measure_drivers(args.model, args.reference, args.out, driver_clips(args.drivers),
-                               args.label or args.model.name, args.mode, args.source_side)
+                               args.label or args.model.name, args.mode, args.source_side,
+                               enhancer_path(args.enhance, args.enhancer))
         write_json(args.out / "drivers.json", rows)
     except UserError as error:
         print(f"benchmarks.drivers: error: {error}", file=sys.stderr)

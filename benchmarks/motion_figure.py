@@ -28,11 +28,13 @@ TILE = 256
 CAPTIONS = ("driver", "before: gains 0", "after: the defaults")
 
 
-def output_frames(clip: str, indices: set[int], model: Path | None, motion) -> dict[int, tuple]:
-    """{index: (driver frame, output frame)} for the wanted frames of ``clip``, with ``motion`` options."""
+def output_frames(clip: str, indices: set[int], model: Path | None, motion, enhancer: Path | None = None) -> dict:
+    """{index: (driver frame, output frame)} for the wanted frames of ``clip``, with ``motion`` options
+    (and ``enhancer``, the loop's face enhancer, or none)."""
     from media.sources import open_source
     from models.default_model import generator_path
     from models.tracking_landmarker import live_landmarker
+    from realtime.enhancer_runner import EnhancerRunner
     from realtime.generator_runner import GeneratorOptions, GeneratorRunner
     from realtime.pipeline import Packet, PipelineOptions, build_stages
     from realtime.stats import RunStats
@@ -40,7 +42,8 @@ def output_frames(clip: str, indices: set[int], model: Path | None, motion) -> d
     runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(model)))
     found = {}
     with open_source(clip) as source, live_landmarker() as landmarker:
-        front, back = build_stages(runner, landmarker, RunStats(), PipelineOptions(motion=motion))
+        front, back = build_stages(runner, landmarker, RunStats(), PipelineOptions(motion=motion),
+                                   enhancer=EnhancerRunner.from_file(enhancer) if enhancer is not None else None)
         for index, frame in enumerate(source):
             packet = back(front(Packet(frame)))
             if index in indices:
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             rows_in_order.append((clip, int(index)))
         before, after = {}, {}
         for clip, indices in wanted.items():
+            # Without the enhancer: this figure is about motion alone.
             before[clip] = output_frames(clip, indices, args.model, MotionOptions(pose_gain=0.0, expression_gain=0.0))
             after[clip] = output_frames(clip, indices, args.model, MotionOptions())
         rows = [_caption_row()]

@@ -101,6 +101,13 @@ def _broken_measure(reference: Path, runner: GeneratorRunner) -> BrokenFrameMeas
     return BrokenFrameMeasure.from_data(Path(reference), runner.generate, manifest)
 
 
+def _as_drawn(face: np.ndarray, enhancer: EnhancerRunner | None) -> np.ndarray:
+    """The generated face as the viewer gets it, before the warp: enhanced, back at its own size."""
+    if enhancer is None:
+        return face
+    return cv2.resize(enhancer.enhance(face), face.shape[1::-1], interpolation=cv2.INTER_AREA)
+
+
 def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
                     calibrate_frames: int = 30, max_frames: int | None = None,
                     num_threads: int = DEFAULT_THREADS, reference: str | Path | None = None,
@@ -154,8 +161,8 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
             if packet.generated is None:
                 continue
             with_face += 1
-            if breakage is not None:
-                distances.append(breakage.distances(packet.generated))
+            if breakage is not None:  # the face as drawn, through the enhancer where the loop has one
+                distances.append(breakage.distances(_as_drawn(packet.generated, enhancing)))
             if sheet is not None:
                 driver_crop = Alignment.from_landmarks(packet.points, size, margin).warp(frame.image)
                 driver_tiles.append(cv2.resize(driver_crop, (SHEET_TILE, SHEET_TILE), interpolation=cv2.INTER_AREA))

@@ -54,6 +54,7 @@ from models.landmarker import FaceLandmarker, LandmarkerOptions
 from models.metrics import pearson_correlation
 from models.swap_mask import face_mask, feather_dilated
 from models.tracking_landmarker import live_landmarker
+from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.pipeline import Packet, PipelineOptions, build_stages
 from realtime.stats import RunStats
@@ -126,14 +127,16 @@ def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
 def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_out: str | Path | None = None,
                   reference: str | Path | None = None, sheet: str | Path | None = None,
                   max_frames: int | None = None, num_threads: int = DEFAULT_THREADS,
-                  source_side: str | Path | None = None, follow_mouth: bool = True) -> dict:
+                  source_side: str | Path | None = None, follow_mouth: bool = True,
+                  enhancer: str | Path | None = None) -> dict:
     """Run ``clip`` through the live swap path with ``model_path``; write and return the figures.
 
     ``model_path`` None is the shipped swap model. ``reference``, B's prepared data set,
     enables the identity figures; with ``source_side``, A's, the broken-frame share too.
     ``sheet`` gets 16 frames with a face, the driver's above the output, each a square
     around the face, broken ones framed red. ``follow_mouth`` False measures the model
-    without the live loop's mouth follow (``PipelineOptions.follow_mouth``).
+    without the live loop's mouth follow (``PipelineOptions.follow_mouth``); ``enhancer``
+    the face enhancer the loop runs (None: none).
     """
     clip = str(clip)
     model_path = generator_path(model_path, "swap")
@@ -157,7 +160,8 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     stats = RunStats()
     with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
-        front, back = build_stages(runner, landmarker, stats, PipelineOptions(follow_mouth=follow_mouth))
+        front, back = build_stages(runner, landmarker, stats, PipelineOptions(follow_mouth=follow_mouth),
+                                   enhancer=EnhancerRunner.from_file(Path(enhancer)) if enhancer else None)
         if a_faces is not None:
             level = identity.in_distribution(a_faces, lambda crop, mask: runner.generate(back.shown(crop, mask)))
         for frame in source:

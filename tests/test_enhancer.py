@@ -106,7 +106,7 @@ def test_train_enhancer_resumes_exactly(sharp_faces_folder, tmp_path):
     train_enhancer(EnhanceConfig(**{**vars(config), "steps": 2}), tmp_path / "parts")
     resumed = train_enhancer(config, tmp_path / "parts", resume=True)
     assert resumed.fingerprint == whole.fingerprint
-    restored = [weights_fingerprint(load_enhancer(tmp_path / name)[0].enhancer) for name in ("whole", "parts")]
+    restored = [weights_fingerprint(load_enhancer(tmp_path / name)[0].ema) for name in ("whole", "parts")]
     assert restored[0] == restored[1]
 
 
@@ -143,6 +143,7 @@ def test_eval_enhancer_measures_the_held_out_people_beside_bicubic(tiny_enhancer
     for name in ("psnr", "ssim", "sharpness"):
         assert 0 < report[name] and 0 < report[f"bicubic_{name}"]
     assert report["sharpness_over_bicubic"] == pytest.approx(report["sharpness"] / report["bicubic_sharpness"])
+    assert report["identity_measured"] and 0 <= report["identity"] and 0 <= report["bicubic_identity"]
     sheet = cv2.imread(str(out.with_suffix(".jpg")))
     assert sheet.shape == (2 * 512, 4 * 512, 3)  # degraded | bicubic | restored | sharp, per face
 
@@ -186,3 +187,13 @@ def test_the_shipped_enhancer_restores_held_out_people_without_changing_who_or_w
                 np.abs(bicubic[inside].astype(float) - sharp[inside]).mean() + 1.5
             found = finder.detect(restored).points
             assert np.abs(found[:, :2] - points[:, :2]).mean() < 3  # the same face, in the same place
+
+
+def test_the_identity_measure_calls_two_frames_of_one_person_one_person(sharp_faces):
+    from evaluation.identity import SAME_PERSON, recognizer
+
+    identity = recognizer()
+    assert identity is not None, "dlib's recognizer is part of the install (the eval extra)"
+    first, second = identity(sharp_faces.crops[0]), identity(sharp_faces.crops[3])
+    assert first.shape == (128,) and np.linalg.norm(first - second) < SAME_PERSON
+    assert identity(np.full((256, 256, 3), 90, np.uint8)) is None  # no face, no descriptor

@@ -240,7 +240,7 @@ class EnhanceConfig(RunConfig):
     log_every: int = 25
     learning_rate: float = 2e-4
     # L1 keeps the face (PSNR, identity); the critic's term asks for detail a sharp face has.
-    l1_weight: float = 20.0
+    l1_weight: float = 50.0
     adversarial_weight: float = 1.0
     holdout: float = 0.1  # share of the people held out, whole, for validation
     seed: int = 0

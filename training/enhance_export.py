@@ -34,7 +34,7 @@ def export_enhancer(run_dir, out_path, options, log: Callable[[str], None] = pri
     run_dir, out_path = Path(run_dir), Path(out_path)
     trained, config = load_enhancer(run_dir)
     model = build_enhancer(config.width, config.blocks, LIVE_SIZE)  # the live loop's fixed size
-    model.set_weights(trained.enhancer.get_weights())
+    model.set_weights(trained.ema.get_weights())
     train_faces, val_faces = run_faces(config, run_dir)
     rng = np.random.default_rng(0)
     calibration = np.stack([degrade(train_faces.crops[i], random_degradation(rng) if k % 2 else STATED, rng)
