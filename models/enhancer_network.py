@@ -3,8 +3,9 @@
 Small enough for the live loop on a CPU (int8, about 3 ms on two cores): the input is
 folded into 128x128 blocks of 2x2 pixels (lossless), a few residual blocks of 3x3
 convolutions work at that size, and two sub-pixel shuffles (each followed by a 3x3
-convolution) draw a 512-px residual added to the bilinear enlargement of the input. The last convolution starts at zero, so an
-untrained enhancer is plain bilinear enlargement and training only ever adds detail.
+convolution) draw a 512-px residual added to the bilinear enlargement of the input. The
+last convolution starts at zero, so an untrained enhancer is plain bilinear enlargement
+and training only ever adds detail.
 """
 
 from __future__ import annotations

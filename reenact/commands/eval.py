@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         from evaluation.swap import evaluate_swap
 
         figures = evaluate_swap(args.driver, args.model, args.json, reference=args.reference, sheet=args.sheet,
-                                source_side=args.source_side)
+                                source_side=args.source_side, enhancer=enhancer_path(args.enhance, args.enhancer))
     elif args.data is not None:
         from evaluation.data import evaluate_data
 
