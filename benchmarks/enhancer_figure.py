@@ -21,7 +21,7 @@ from benchmarks.motion_figure import SHARED_DRIVERS, output_frames
 from models.errors import UserError
 
 DEFAULT_FRAMES = (f"{SHARED_DRIVERS / 'expressive_34s.mp4'}:300", f"{SHARED_DRIVERS / 'expressions_7s.mp4'}:150")
-CROP = (slice(150, 420), slice(96, 416))  # rows, columns of the 512-px face: brows to chin
+CROP = (slice(110, 400), slice(96, 416))  # rows, columns of the 512-px face: brows to chin
 CAPTIONS = ("without the enhancer (enlarged)", "with the enhancer")
 
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.putText(caption, text, (column * (width // 2) + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
                         cv2.LINE_AA)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.out), np.vstack([caption, *rows]), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        cv2.imwrite(str(args.out), np.vstack([caption, *rows]))
         print(f"wrote {args.out}")
     except UserError as error:
         print(f"benchmarks.enhancer_figure: error: {error}", file=sys.stderr)

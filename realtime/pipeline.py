@@ -139,6 +139,10 @@ class Packet:
     head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
     face_warp: FaceWarp | None = None  # the face's move: turn, expression, head_motion (and a mouth's inside)
     generated: np.ndarray | None = None  # the generator's face, (S, S, 3) uint8
+    # The face as it is shown: warped (re-enactment) or colour-matched (swap), then enhanced
+    # (twice the size) where the loop has an enhancer; swap also keeps its paste mask at that size.
+    drawn: np.ndarray | None = None
+    drawn_mask: np.ndarray | None = None
     # Face swap only (realtime.swap_stages): the frame-to-crop transform, the driver's
     # aligned face (the model's input) and its 0/1 face mask in the crop.
     alignment: Alignment | None = None
@@ -276,7 +280,27 @@ class BackStages:
     def render(self, packet: Packet) -> np.ndarray:
         """Generator, post-processing and label: the frame before its invisible mark."""
         self.generate(packet)
+        self.draw(packet)
         return self._finish(packet)
+
+    def draw(self, packet: Packet) -> Packet:
+        """The generated face as it is shown: moved by the driver's head and expression, then enhanced.
+
+        It runs before the front stages are let go for the next frame: the enhancer is a
+        LiteRT invoke on both cores like the generator, and beside the landmarks it took
+        12.7 ms a frame instead of 3.9.
+        """
+        if packet.generated is None:
+            return packet
+        face = packet.generated
+        with self._time("warp", packet):
+            if packet.face_warp is not None:
+                face = packet.face_warp.apply(face)
+            elif packet.head_motion is not None:
+                face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
+        packet.drawn = self.enhance(face, packet)
+        return packet
 
     def enhance(self, face: np.ndarray, packet: Packet) -> np.ndarray:
         """The face redrawn at twice its size by the enhancer, when there is one and it is on."""
@@ -285,34 +309,24 @@ class BackStages:
         with self._time("enhance", packet):
             return self.enhancer.enhance(face)
 
-    def record_post(self, packet: Packet, start: float) -> None:
-        """Time the post stage from ``start`` (perf_counter seconds) to now, less the enhancer: its own stage."""
-        elapsed = (time.perf_counter() - start) * 1000.0
-        self._time.record("post", packet, elapsed - packet.stage_ms.get("enhance", 0.0))
-
     def _finish(self, packet: Packet) -> np.ndarray:
-        """Post-processing (the warp, the enhancer, the layout) and label of a generated (or faceless) packet."""
-        start = time.perf_counter()
-        face = packet.generated
-        if face is None:  # no face: the last one, dimmed, with a note
-            face = kernels.dim(self._last_face, NO_FACE_DIM, np.empty_like(self._last_face))
-        else:
-            if packet.face_warp is not None:
-                face = packet.face_warp.apply(face)
-            elif packet.head_motion is not None:
-                face = cv2.warpAffine(face, packet.head_motion, face.shape[1::-1], flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE)
-            face = self._last_face = self.enhance(face, packet)
-        output = compose(self.controls.layout, face, packet.frame.image, self.options.output_size, self.canvas_shape)
-        if packet.generated is None:
-            write_note(output, NO_FACE_NOTE)
-        self.record_post(packet, start)
+        """Layout and label of a drawn (or faceless) packet."""
+        with self._time("post", packet):
+            if packet.drawn is None:  # no face: the last one, dimmed, with a note
+                face = kernels.dim(self._last_face, NO_FACE_DIM, np.empty_like(self._last_face))
+            else:
+                face = self._last_face = packet.drawn
+            output = compose(self.controls.layout, face, packet.frame.image, self.options.output_size,
+                             self.canvas_shape)
+            if packet.drawn is None:
+                write_note(output, NO_FACE_NOTE)
         with self._time("label", packet):
             return burn_label(output)
 
     def __call__(self, packet: Packet, generated: Callable[[], None] | None = None) -> Packet:
-        """Every back stage; ``generated`` is called as soon as the generator is done with ``packet``."""
+        """Every back stage; ``generated`` is called as soon as the face is drawn (generator, warp, enhancer)."""
         self.generate(packet)
+        self.draw(packet)
         if generated is not None:
             generated()
         output = self._finish(packet)
@@ -323,6 +337,20 @@ class BackStages:
                 self.sinks.send(packet.output)
             self.stats.count_out(packet.frame.capture_time, packet.has_face)
         return packet
+
+
+def single_threaded_blas() -> None:
+    """Keep numpy's OpenBLAS to one thread in this process, for good.
+
+    The motion stage's small linear algebra (the thin-plate spline) woke OpenBLAS's second
+    thread, which then spins on a core for milliseconds after each call, beside the LiteRT
+    invokes: with it, the landmarks took 4.5 ms a frame, the generator 5.1 and the enhancer
+    8.2; with one thread 2.3, 3.0 and 4.1 (docs/speed.md). The matrices are too small for a
+    second thread to help.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
 
 
 def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceLandmarker, stats: RunStats,
@@ -337,6 +365,7 @@ def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceL
     ``sinks`` the back stages stop at the marked frame. ``enhancer`` redraws each face at
     twice its size (``Controls.enhance`` switches it off and on).
     """
+    single_threaded_blas()
     metadata = runner.metadata
     controls = controls if controls is not None else Controls(options.layout)
     if metadata.mode == "swap":

@@ -20,8 +20,6 @@ landmark network finds the drawn face's lips, and the lower lip and chin are mov
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 
@@ -148,6 +146,21 @@ class SwapBack(BackStages):
                         packet.generated = follow_mouth(packet.generated, points, packet.driver_aligned)
         return packet
 
+    def draw(self, packet: Packet) -> Packet:
+        """The generated face colour-matched to the driver's inside the mask, then enhanced (with its
+        paste mask at the enhancer's size)."""
+        if packet.generated is None:
+            return packet
+        with self._time("colour", packet):
+            mask = feathered(packet.face_mask)
+            face = transfer_colour(packet.generated, packet.aligned_face, mask)
+        if self.enhancer is not None and self.controls.enhance:  # redrawn at the enhancer's size, pasted from there
+            size = self.enhancer.size
+            face = self.enhance(cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC), packet)
+            mask = cv2.resize(mask, face.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        packet.drawn, packet.drawn_mask = face, mask
+        return packet
+
     def composite(self, packet: Packet) -> np.ndarray:
         """The swapped frame before its label: the driver's frame with the target's face in it."""
         image = packet.frame.image
@@ -155,20 +168,14 @@ class SwapBack(BackStages):
             output = kernels.dim(image, NO_FACE_DIM, np.empty_like(image))
             write_note(output, NO_FACE_NOTE)
             return output
-        mask = feathered(packet.face_mask)
-        face = transfer_colour(packet.generated, packet.aligned_face, mask)
-        alignment = packet.alignment
-        if self.enhancer is not None and self.controls.enhance:  # redrawn at the enhancer's size, pasted from there
-            size = self.enhancer.size
-            face = self.enhance(cv2.resize(face, (size, size), interpolation=cv2.INTER_CUBIC), packet)
-            scale = face.shape[0] / mask.shape[0]
-            mask = cv2.resize(mask, face.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-            alignment = Alignment(alignment.matrix * scale, face.shape[0])
-        return paste_face(image, face, mask, alignment)
+        if packet.drawn is None:
+            self.draw(packet)
+        face = packet.drawn
+        alignment = Alignment(packet.alignment.matrix * (face.shape[0] / packet.alignment.size), face.shape[0])
+        return paste_face(image, face, packet.drawn_mask, alignment)
 
     def _finish(self, packet: Packet) -> np.ndarray:
-        start = time.perf_counter()
-        output = self.composite(packet)
-        self.record_post(packet, start)
+        with self._time("post", packet):
+            output = self.composite(packet)
         with self._time("label", packet):
             return burn_label(output)

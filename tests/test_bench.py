@@ -26,8 +26,8 @@ from reenact.cli import main
 from tests.fakes import ListSource
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-STAGES = ("landmarks", "smooth", "retarget", "sketch", "motion", "generator", "post", "enhance", "label", "watermark",
-          "sinks")
+STAGES = ("landmarks", "smooth", "retarget", "sketch", "motion", "generator", "warp", "enhance", "post", "label",
+          "watermark", "sinks")
 
 
 def _module(module, *args, timeout=900, environment=None):

@@ -145,7 +145,7 @@ def test_eval_enhancer_measures_the_held_out_people_beside_bicubic(tiny_enhancer
     assert report["sharpness_over_bicubic"] == pytest.approx(report["sharpness"] / report["bicubic_sharpness"])
     assert report["identity_measured"] and 0 <= report["identity"] and 0 <= report["bicubic_identity"]
     sheet = cv2.imread(str(out.with_suffix(".jpg")))
-    assert sheet.shape == (2 * 512, 4 * 512, 3)  # degraded | bicubic | restored | sharp, per face
+    assert sheet.shape == (2 * 256, 4 * 256, 3)  # degraded | bicubic | restored | sharp, per face, at full size
 
 
 # ------------------------------------------------------------------ the loop's stage

@@ -22,11 +22,15 @@ from models.swap_mask import face_mask
 from training.sharp_faces import SharpFaces
 
 SHEET_FACES = 4
+# The sheet shows the middle of each 512-px face (eyes to mouth) at full size: detail, and
+# anything drawn that should not be, is seen only unscaled.
+SHEET_CROP = (slice(150, 406), slice(128, 384))
 
 
 def measure(restore: Callable[[np.ndarray], np.ndarray], faces: SharpFaces,
             identity: Callable[[np.ndarray], np.ndarray | None] | None = None) -> tuple[dict, np.ndarray]:
-    """(figures, sheet): means over ``faces``, and rows of degraded | bicubic | restored | sharp."""
+    """(figures, sheet): means over ``faces``, and rows of degraded | bicubic | restored | sharp, each the
+    middle of the face at full size."""
     rows, names = [], ("", "bicubic_")
     values: dict[str, list[float]] = {}
     for index, (sharp, points) in enumerate(zip(faces.crops, faces.points)):
@@ -45,7 +49,7 @@ def measure(restore: Callable[[np.ndarray], np.ndarray], faces: SharpFaces,
                 values.setdefault(f"{prefix}identity", []).append(float(np.linalg.norm(embedding - reference)))
         if index < SHEET_FACES:
             nearest = cv2.resize(soft, sharp.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-            rows.append(np.hstack([nearest, bicubic, restored, sharp]))
+            rows.append(np.hstack([image[SHEET_CROP] for image in (nearest, bicubic, restored, sharp)]))
     figures = {"faces": len(faces), **{name: float(np.mean(series)) for name, series in values.items()}}
     return figures, np.vstack(rows)
 
