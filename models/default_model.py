@@ -20,6 +20,8 @@ DEFAULT_ENHANCER = Path(__file__).resolve().parent / "default_enhancer.tflite"
 def enhancer_path(enhance: bool, enhancer: Path | None = None) -> Path | None:
     """The enhancer to run: None with ``enhance`` off, else ``enhancer`` or the shipped one."""
     if not enhance:
+        if enhancer is not None:
+            raise UserError(f"--enhancer {enhancer} with --no-enhance: pass one or the other")
         return None
     if enhancer is not None:
         return Path(enhancer)

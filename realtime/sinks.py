@@ -6,7 +6,8 @@ at opening or mid-run, is reported once and dropped while the others go on; only
 none is left does the run end with a :class:`SinkError`.
 
 The window is also the loop's keyboard: its keys go to a :class:`Controls` object that
-the loop reads (q quit, c calibrate, l cycle layout, s snapshot).
+the loop reads (q quit, c calibrate, l cycle layout, s snapshot, p and e the motion gains,
+d the face enhancer).
 """
 
 from __future__ import annotations

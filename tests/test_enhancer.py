@@ -197,3 +197,12 @@ def test_the_identity_measure_calls_two_frames_of_one_person_one_person(sharp_fa
     first, second = identity(sharp_faces.crops[0]), identity(sharp_faces.crops[3])
     assert first.shape == (128,) and np.linalg.norm(first - second) < SAME_PERSON
     assert identity(np.full((256, 256, 3), 90, np.uint8)) is None  # no face, no descriptor
+
+
+def test_enhancer_options_are_refused_in_one_line_when_they_contradict(tmp_path, capsys):
+    code = main(["live", "--source", "sample", "--output", str(tmp_path / "o.mp4"), "--no-enhance",
+                 "--enhancer", str(tmp_path / "e.tflite")])
+    assert code == 2 and "with --no-enhance" in capsys.readouterr().err
+    assert main(["live", "--source", "sample", "--output", str(tmp_path / "o.mp4"),
+                 "--enhancer", str(DEFAULT_GENERATOR)]) == 2
+    assert "not an enhancer" in capsys.readouterr().err

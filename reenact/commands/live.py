@@ -95,7 +95,7 @@ def add_enhancer_options(parser: argparse.ArgumentParser) -> None:
     """``--enhance`` / ``--no-enhance`` and ``--enhancer``, for ``live``, ``bench`` and ``eval``."""
     parser.add_argument("--enhance", action=argparse.BooleanOptionalAction, default=True,
                         help="redraw the face at twice the generator's size with skin, lash and lip detail, "
-                             "about 3 ms a frame (default: on; the window's d key switches it)")
+                             "about 4 ms a frame (default: on; the window's d key switches it)")
     parser.add_argument("--enhancer", type=Path, metavar="ENHANCER.tflite",
                         help=f"the face enhancer (default: the shipped {DEFAULT_ENHANCER.name}; "
                              "made by `reenact train-enhancer` and `reenact export`)")
