@@ -36,8 +36,9 @@ from models.options import require
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.motion_transfer import MotionOptions
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
+from realtime.pipeline import LiveConfig, run_live
 from realtime.sinks import Controls, Sink
+from realtime.stages import PipelineOptions
 from realtime.stats import RecordingStats, percentiles
 
 SAMPLE_INTERVAL_S = 0.02  # how often memory and CPU time are sampled

@@ -36,7 +36,8 @@ def output_frames(clip: str, indices: set[int], model: Path | None, motion, enha
     from models.tracking_landmarker import live_landmarker
     from realtime.enhancer_runner import EnhancerRunner
     from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-    from realtime.pipeline import Packet, PipelineOptions, build_stages
+    from realtime.pipeline import build_stages
+    from realtime.stages import Packet, PipelineOptions
     from realtime.stats import RunStats
 
     runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(model)))

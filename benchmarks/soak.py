@@ -31,8 +31,9 @@ from models.files import write_json
 from models.options import require
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
+from realtime.pipeline import LiveConfig, run_live
 from realtime.sinks import Controls, Sink
+from realtime.stages import PipelineOptions
 from realtime.stats import RunStats
 
 SAMPLE_INTERVAL_S = 10.0

@@ -51,8 +51,9 @@ from models.metrics import pearson_correlation
 from models.tracking_landmarker import live_landmarker
 from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.pipeline import Packet, PipelineOptions, build_stages
+from realtime.pipeline import build_stages
 from realtime.retarget import Retargeter, RetargetOptions
+from realtime.stages import Packet, PipelineOptions
 from realtime.stats import RunStats
 from training.dataset import read_manifest
 

@@ -56,7 +56,8 @@ from models.swap_mask import face_mask, feather_dilated
 from models.tracking_landmarker import live_landmarker
 from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
-from realtime.pipeline import Packet, PipelineOptions, build_stages
+from realtime.pipeline import build_stages
+from realtime.stages import Packet, PipelineOptions
 from realtime.stats import RunStats
 
 if TYPE_CHECKING:

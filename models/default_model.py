@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.errors import UserError
+from models.kinds import KINDS, require_kind
 
-DEFAULT_GENERATOR = Path(__file__).resolve().parent / "default_generator.tflite"
+MODELS = Path(__file__).resolve().parent
+DEFAULT_GENERATOR = MODELS / KINDS["reenact"].default_file
 # The same target and recipe at base width 16: about 3 ms less a frame, for a 60 fps camera
 # (MODEL_CARD.md); ``--model fast`` picks it.
-FAST_GENERATOR = Path(__file__).resolve().parent / "fast_generator.tflite"
+FAST_GENERATOR = MODELS / "fast_generator.tflite"
 SHIPPED_NAMES = {"fast": FAST_GENERATOR}
 # The shipped face-swap model: GRID speaker s1's face on free-to-use faces (MODEL_CARD.md).
-DEFAULT_SWAP = Path(__file__).resolve().parent / "default_swap.tflite"
+DEFAULT_SWAP = MODELS / KINDS["swap"].default_file
 # The shipped face enhancer: detail learnt from sharp portraits (MODEL_CARD.md).
-DEFAULT_ENHANCER = Path(__file__).resolve().parent / "default_enhancer.tflite"
+DEFAULT_ENHANCER = MODELS / "default_enhancer.tflite"
 
 
 def enhancer_path(enhance: bool, enhancer: Path | None = None) -> Path | None:
@@ -44,7 +46,7 @@ def generator_path(model: Path | None, mode: str = "reenact") -> Path:
     if model is not None:
         shipped = SHIPPED_NAMES[str(model)]
     else:
-        shipped = DEFAULT_SWAP if mode == "swap" else DEFAULT_GENERATOR
+        shipped = MODELS / require_kind(mode, "--mode").default_file
     if not shipped.is_file():
         raise UserError(f"the shipped model {shipped} is missing; reinstall reenact or pass "
                         "--model MODEL.tflite (made by `reenact export`)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import UserError
+from models.kinds import KINDS
 from models.sketch import SKETCH_VERSION
 
 METADATA_NAME = "reenact"
@@ -105,17 +106,16 @@ class GeneratorMetadata:
         return ShapeSpace.from_dict(self.shape_space) if self.shape_space else None
 
 
-MODES = ("reenact", "swap")
-_MODE_NAMES = {"reenact": "a re-enactment generator", "swap": "a face-swap model"}
+MODES = tuple(KINDS)
 
 
 def require_mode(metadata: GeneratorMetadata, mode: str, path) -> None:
     """ModelContractError unless the model does what ``--mode mode`` runs."""
-    if metadata.mode not in MODES:
+    if metadata.mode not in KINDS:
         raise ModelContractError(f"model {path}: mode {metadata.mode!r}, expected one of {', '.join(MODES)}")
     if metadata.mode != mode:
-        raise ModelContractError(f"model {path} is {_MODE_NAMES[metadata.mode]}, but --mode {mode} needs "
-                                 f"{_MODE_NAMES[mode]}; pass --mode {metadata.mode}, or another --model")
+        raise ModelContractError(f"model {path} is {KINDS[metadata.mode].what}, but --mode {mode} needs "
+                                 f"{KINDS[mode].what}; pass --mode {metadata.mode}, or another --model")
 
 
 def model_id(model_bytes: bytes) -> str:

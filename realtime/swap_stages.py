@@ -28,10 +28,10 @@ from models.column_warp import drop_jaw
 from models.face_topology import inter_ocular, mouth_opening
 from models.swap_mask import FACE_INPUT, face_mask, face_only, feathered
 from models.tracking_landmarker import TrackingLandmarker
-from provenance.label import burn_label, write_note
+from provenance.label import write_note
 from realtime import kernels
 from realtime.one_euro import OneEuroOptions
-from realtime.pipeline import NO_FACE_DIM, NO_FACE_NOTE, BackStages, LandmarkStages, Packet
+from realtime.stages import NO_FACE_DIM, NO_FACE_NOTE, BackStages, LandmarkStages, Packet
 
 _LAB_FLOOR = 1.0  # a channel's spread below this (a flat patch) is not divided by
 # A drawn mouth opening (inner-lip gap / inter-ocular) below this is shut lips: stretching
@@ -126,7 +126,7 @@ class SwapBack(BackStages):
         return face_only(aligned_face, mask) if self.face_only else aligned_face
 
     def warm_up(self) -> None:
-        self.runner.warm_up()
+        super().warm_up()
         size = self.runner.size
         kernels.blend(np.zeros((size, size, 3), np.uint8), np.zeros((size, size, 3), np.uint8),
                       np.zeros((size, size), np.float32), np.zeros((size, size, 3), np.uint8))
@@ -174,8 +174,3 @@ class SwapBack(BackStages):
         alignment = Alignment(packet.alignment.matrix * (face.shape[0] / packet.alignment.size), face.shape[0])
         return paste_face(image, face, packet.drawn_mask, alignment)
 
-    def _finish(self, packet: Packet) -> np.ndarray:
-        with self._time("post", packet):
-            output = self.composite(packet)
-        with self._time("label", packet):
-            return burn_label(output)

@@ -12,8 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from models.default_model import DEFAULT_ENHANCER, generator_path
 from models.errors import UserError
 from models.generator_contract import model_id
+from models.kinds import KINDS
 from models.landmarker_asset import LANDMARKER_FILENAME, landmarker_path
 from provenance import content_credentials as cc
 from provenance.content_credentials import (
@@ -23,10 +25,13 @@ from provenance.content_credentials import (
     read_credentials,
     sign_recording,
 )
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
+from provenance.label import label_present
+from provenance.verify import verify
+from realtime.pipeline import LiveConfig, run_live
 from realtime.sinks import FileSink, SinkError
+from realtime.stages import PipelineOptions
 from reenact.cli import main
-from tests.fakes import ListSource
+from tests.fakes import ListSource, decode_video
 
 PROVENANCE = Provenance("tiny_int8.tflite", "0123abcd")
 
@@ -190,3 +195,23 @@ def test_live_loop_recording_names_its_model(tiny_generators, sample_images, tmp
     credentials = read_credentials(path)
     assert credentials["valid"] and credentials["ai_generated"]
     assert credentials["model"] == {"name": model.name, "id": model_id(model.read_bytes())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_of_model_labels_marks_and_signs_what_it_records(kind, sample_images, tmp_path, monkeypatch):
+    """The banner, the invisible mark and the signed manifest, for each kind's shipped model, enhancer on."""
+    identity = cc.ensure_local_identity(tmp_path / "identity")
+    monkeypatch.setenv(cc.CERT_ENV, str(identity / cc.CHAIN_FILE))
+    monkeypatch.setenv(cc.KEY_ENV, str(identity / cc.KEY_FILE))
+    model, path = generator_path(None, kind), tmp_path / f"{kind}.mp4"
+    config = LiveConfig(source="sample", model_path=model, outputs=(str(path),), mode=kind,
+                        enhancer_path=DEFAULT_ENHANCER)
+    summary = run_live(config, source=ListSource(sample_images[:8]))
+    assert summary["frames_out"] == 8 and "enhance" in summary["stages_ms"]
+    frames = decode_video(path)
+    assert len(frames) == 8 and all(label_present(frame) for frame in frames)
+    report = verify(path)
+    assert report["detected"] and report["payload"]["model_id"] == model_id(model.read_bytes())[:4]
+    credentials = read_credentials(path)
+    assert credentials["valid"] and credentials["ai_generated"] and credentials["model"]["name"] == model.name

@@ -26,9 +26,10 @@ from provenance.label import label_present
 from provenance.watermark import Payload, Watermarker
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
+from realtime.pipeline import LiveConfig, run_live
 from realtime.postprocess import frame_shape
 from realtime.sinks import VIRTUALCAM_SETUP, Controls, FileSink, SinkError, VirtualCameraSink, WindowSink
+from realtime.stages import PipelineOptions
 from realtime.stats import RecordingStats
 from tests.fakes import CameraLikeSource, ListSource, RecordingSink, decode_video
 

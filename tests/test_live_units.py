@@ -304,3 +304,24 @@ def test_the_default_camera_skips_virtual_cameras(tmp_path, monkeypatch):
         (tmp_path / node).mkdir()
         (tmp_path / node / "name").write_text(name + "\n")
     assert sources.default_camera(tmp_path) == "2"
+
+
+def test_a_model_of_an_unknown_kind_is_refused_in_one_line_not_run_as_another(tiny_generators, tmp_path, capsys):
+    import dataclasses
+
+    from models.errors import UserError
+    from models.generator_contract import load_generator_file, write_metadata
+    from realtime.generator_runner import GeneratorRunner
+    from realtime.pipeline import build_stages
+    from reenact.cli import main
+
+    model_bytes, metadata = load_generator_file(tiny_generators["int8"])
+    hologram = dataclasses.replace(metadata, mode="hologram")
+    path = tmp_path / "hologram.tflite"
+    path.write_bytes(write_metadata(model_bytes, hologram))
+    assert main(["live", "--model", str(path), "--source", "sample", "--output", str(tmp_path / "o.mp4")]) == 2
+    error = capsys.readouterr().err
+    assert "'hologram'" in error and error.count("\n") == 1
+    runner = GeneratorRunner(model_bytes, hologram)
+    with pytest.raises(UserError, match="'hologram', which this version cannot run"):
+        build_stages(runner, landmarker=None, stats=RunStats())

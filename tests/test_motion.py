@@ -232,9 +232,10 @@ def test_the_front_warps_the_face_and_the_window_keys_turn_it_down_to_the_in_pla
     from models.default_model import generator_path
     from models.tracking_landmarker import live_landmarker
     from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-    from realtime.pipeline import Packet, PipelineOptions, build_stages
+    from realtime.pipeline import build_stages
     from realtime.retarget import RetargetOptions
     from realtime.sinks import Controls
+    from realtime.stages import Packet, PipelineOptions
     from realtime.stats import RunStats
 
     runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(None)))

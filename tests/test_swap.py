@@ -18,7 +18,8 @@ from models.swap_mask import OUTSIDE_GREY, face_mask, face_only, feather_dilated
 from provenance.label import label_present
 from realtime import kernels
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
+from realtime.pipeline import LiveConfig, run_live
+from realtime.stages import PipelineOptions
 from realtime.swap_stages import paste_face, transfer_colour
 from reenact.cli import main
 from tests.fakes import ListSource, RecordingSink, random_landmarks, write_synthetic_dataset
@@ -352,7 +353,8 @@ def test_the_live_loop_shows_the_model_what_its_training_showed(swap_model, samp
     from media.sources import Frame
     from models.generator_contract import write_metadata
     from models.tracking_landmarker import live_landmarker
-    from realtime.pipeline import Packet, build_stages
+    from realtime.pipeline import build_stages
+    from realtime.stages import Packet
     from realtime.stats import RunStats
 
     _, model = swap_model

@@ -7,7 +7,7 @@ from models import face_topology as topology
 from models.errors import UserError
 from models.landmarker import LIVE_OPTIONS, FaceLandmarker
 from models.tracking_landmarker import TrackingLandmarker, detector_anchors, live_landmarker
-from realtime.pipeline import PipelineOptions
+from realtime.stages import PipelineOptions
 from tests.fakes import read_sample
 
 FRAMES = 90  # three seconds of the sample: it opens the mouth, blinks and turns the head

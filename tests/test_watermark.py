@@ -19,8 +19,9 @@ from models.generator_contract import model_id
 from provenance import watermark
 from provenance.attacks import ATTACKS
 from provenance.watermark import Payload, Watermarker
-from realtime.pipeline import LiveConfig, PipelineOptions, render_frames, run_live
+from realtime.pipeline import LiveConfig, render_frames, run_live
 from realtime.sinks import FileSink
+from realtime.stages import PipelineOptions
 from reenact.cli import main
 from tests.fakes import ListSource, RecordingSink, write_video
 

@@ -15,7 +15,7 @@ from models.generator_contract import MODES
 from models.tracking_landmarker import LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
-from realtime.pipeline import PipelineOptions
+from realtime.stages import PipelineOptions
 from reenact.commands.live import (
     add_enhancer_options,
     add_follow_mouth_option,

@@ -16,7 +16,7 @@ from models.default_model import DEFAULT_ENHANCER, enhancer_path, generator_path
 from models.errors import UserError
 from models.generator_contract import MODES
 from realtime.motion_transfer import MotionOptions
-from realtime.pipeline import PipelineOptions
+from realtime.stages import PipelineOptions
 from reenact.commands.live import add_motion_options, motion_options
 
 

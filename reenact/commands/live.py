@@ -20,10 +20,11 @@ from models.tracking_landmarker import DEFAULT_LANDMARKER, LANDMARKERS
 from realtime.capture import CaptureOptions
 from realtime.generator_runner import DEFAULT_THREADS
 from realtime.motion_transfer import MotionOptions
-from realtime.pipeline import LiveConfig, PipelineOptions, run_live
+from realtime.pipeline import LiveConfig, run_live
 from realtime.postprocess import DEFAULT_OUTPUT_SIZE, LAYOUTS
 from realtime.retarget import RetargetOptions
 from realtime.sinks import DEFAULT_CAMERA_SIZE, display_available
+from realtime.stages import PipelineOptions
 
 DEFAULT_FILE_OUTPUT = Path("out/live.mp4")
 
