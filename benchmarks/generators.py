@@ -193,7 +193,7 @@ def variant_metadata(metadata: GeneratorMetadata, spec: VariantSpec) -> Generato
 
 def build_variants(specs: list[VariantSpec], folder: Path, like_model: Path) -> list[Path]:
     """Build every spec whose file is missing from ``folder`` (imports TensorFlow)."""
-    from training.export import convert
+    from training.tflite import convert
 
     _, metadata = load_generator_file(like_model)
     folder.mkdir(parents=True, exist_ok=True)

@@ -48,3 +48,19 @@ def resolve_run_config(args: argparse.Namespace, config_class, option_help: dict
         raise UserError(f"run {args.out} already holds checkpoints: pass --resume to continue it, "
                         "or choose another --out")
     return new(given)
+
+
+def finish_training(result, resume_command: str, export_name: str | None, run_dir) -> int:
+    """Say how a training run ended and what to do next; the exit status (128 + signal when stopped)."""
+    import signal
+    import sys
+
+    if result.stopped_by is not None:
+        name = signal.Signals(result.stopped_by).name
+        print(f"stopped by {name} at step {result.step}; checkpoint saved; continue with: {resume_command} --resume",
+              file=sys.stderr)
+        return 128 + result.stopped_by
+    if export_name is not None:
+        print(f"trained {run_dir} to step {result.step}; export it with: "
+              f"reenact export {run_dir} --out {export_name} --quant int8")
+    return 0

@@ -100,7 +100,8 @@ def _write_model(model, path, data, quantization="fp32", appearance_photo=None):
     """Convert ``model`` and save it with the data set's metadata, as export does
     (``appearance_photo``: the photo an appearance generator stores)."""
     from models.generator_contract import GeneratorMetadata, write_metadata
-    from training.export import convert, network_sketches
+    from training.export import network_sketches
+    from training.tflite import convert
 
     manifest = json.loads((data / "manifest.json").read_text())
     profile = json.loads((data / "target_profile.json").read_text())

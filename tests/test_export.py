@@ -78,7 +78,8 @@ PARITY_FLOOR_DB = {"fp32": 60.0, "fp16": 50.0, "int8": 30.0}
 
 @pytest.fixture(scope="module")
 def exported(tiny_model, run_dir, small_data, tmp_path_factory):
-    from training.export import ExportOptions, export_model
+    from training.export import export_model
+    from training.tflite import ExportOptions
 
     folder = tmp_path_factory.mktemp("models")
     config = json.loads((run_dir / "config.json").read_text())
@@ -112,7 +113,7 @@ def test_export_carries_the_contract(exported, small_data, quantization):
 @pytest.mark.parametrize("quantization", ["fp32", "fp16", "int8"])
 def test_export_runs_and_matches_keras(exported, tiny_model, small_data, quantization):
     from training.dataset import load_split, read_manifest
-    from training.export import TFLiteGenerator
+    from training.tflite import TFLiteGenerator
 
     report = exported[0][quantization]
     assert report.parity_frames == 3  # the validation block of 15 sampled frames
@@ -136,7 +137,8 @@ def _export_variant(run_dir, small_data, path, quantization, **network):
     import keras
 
     from models.networks import build_generator
-    from training.export import ExportOptions, export_model
+    from training.export import export_model
+    from training.tflite import ExportOptions
 
     keras.utils.set_random_seed(0)
     model = _spread_weights(build_generator(size=SIZE, width=8, **network))
@@ -146,7 +148,7 @@ def _export_variant(run_dir, small_data, path, quantization, **network):
 
 
 def test_separable_decoder_exports_to_full_integer(run_dir, small_data, tmp_path):
-    from training.export import TFLiteGenerator
+    from training.tflite import TFLiteGenerator
 
     report = _export_variant(run_dir, small_data, tmp_path / "separable.tflite", "int8", upsample="separable")
     assert report.parity_psnr > PARITY_FLOOR_DB["int8"], report.summary()
@@ -225,7 +227,8 @@ def test_export_command_on_a_trained_run(run_dir, tmp_path, capsys):
 
 
 def test_export_errors_are_actionable(tiny_model, run_dir, small_data, tmp_path):
-    from training.export import ExportOptions, export_generator, export_model
+    from training.export import export_generator, export_model
+    from training.tflite import ExportOptions
 
     with pytest.raises(UserError, match="no such folder"):
         export_generator(tmp_path / "absent_run", tmp_path / "model.tflite")

@@ -77,6 +77,48 @@ def test_a_back_edge_is_caught(tmp_path):
                                     "models/contract.py:1 imports realtime.pipeline.LivePipeline"]
 
 
+def import_circles(root: Path) -> list[list[str]]:
+    """Every circle of project modules that import each other (at top level or late), as module names."""
+    modules = {".".join(path.relative_to(root).with_suffix("").parts): path
+               for package in ALLOWED for path in sorted((root / package).rglob("*.py"))}
+    modules = {name.removesuffix(".__init__"): path for name, path in modules.items()}
+    graph = {name: sorted({module if module in modules else module.rpartition(".")[0]
+                           for _, module in imported_modules(path)} & set(modules) - {name})
+             for name, path in modules.items()}
+    circles, done = [], set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            circle = trail[trail.index(name):]
+            turned = circle.index(min(circle))
+            circle = circle[turned:] + circle[:turned]
+            if circle not in circles:
+                circles.append(circle)
+            return
+        if name in done:
+            return
+        for imported in graph[name]:
+            visit(imported, trail + [name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    return circles
+
+
+def test_no_two_modules_import_each_other():
+    assert import_circles(REPOSITORY) == []
+
+
+def test_an_import_circle_is_caught(tmp_path):
+    for package in ALLOWED:
+        (tmp_path / package).mkdir()
+    (tmp_path / "realtime" / "pipeline.py").write_text("def f():\n    from realtime.swap_stages import SwapBack\n")
+    (tmp_path / "realtime" / "swap_stages.py").write_text("from realtime.pipeline import BackStages\n")
+    (tmp_path / "realtime" / "stages.py").write_text("import numpy\n")
+    assert import_circles(tmp_path) == [["realtime.pipeline", "realtime.swap_stages"]]
+
+
 def test_tests_import_neither_benchmarks_nor_private_names():
     problems = []
     for path in sorted((REPOSITORY / "tests").glob("*.py")):

@@ -248,3 +248,14 @@ def training_dataset(frames: FrameArrays, seed: int, global_batch: int, first_st
     # The schedule already shards the data between workers.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def read_target_profile(run_dir: Path, data_dir: Path) -> dict:
+    """RUN/target_profile.json, or the data set's when the run has no copy."""
+    for path in (run_dir / "target_profile.json", data_dir / "target_profile.json"):
+        if path.is_file():
+            profile = json.loads(path.read_text())
+            if np.asarray(profile.get("neutral_landmarks")).shape != (478, 3):
+                raise UserError(f"{path}: neutral landmarks missing or not (478, 3); rerun `reenact prepare`")
+            return profile
+    raise UserError(f"no target_profile.json in {run_dir} or {data_dir}; rerun `reenact prepare`")

@@ -28,8 +28,8 @@ def export_enhancer(run_dir, out_path, options, log: Callable[[str], None] = pri
     """Export the latest checkpoint of enhancer run ``run_dir`` to ``out_path``; an ExportReport."""
     from models.enhancer_network import build_enhancer
     from training.enhance_train import load_enhancer, run_faces
-    from training.export import ExportReport, TFLiteGenerator, convert, parity_psnr
     from training.restoration_figures import measure
+    from training.tflite import ExportReport, TFLiteGenerator, convert, parity_psnr
 
     run_dir, out_path = Path(run_dir), Path(out_path)
     trained, config = load_enhancer(run_dir)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from models.errors import UserError
@@ -35,9 +34,10 @@ from training.checkpoints import (
     weights_fingerprint,
 )
 from training.config import EnhanceConfig
+from training.monitor import run_steps
 from training.restoration_figures import measure
 from training.sharp_faces import SharpFaces, align_folder, held_out_people, training_batch
-from training.train import Progress, StopRequest, TrainResult, write_image, write_scalar
+from training.train import TrainResult
 
 FACES_FILE = "faces.npz"
 EMA_DECAY = 0.995  # the average's memory: about 200 steps
@@ -144,43 +144,13 @@ def train_enhancer(config: EnhanceConfig, run_dir, resume: bool = False) -> Trai
     spec = [tf.TensorSpec((config.batch, side, side, 3), tf.float32) for side in (config.patch, 2 * config.patch)]
     train_step = tf.function(model.train_step, input_signature=spec, autograph=False)
 
-    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    progress = Progress(first_step, config.steps, enabled=True)
-    progress.write(f"training enhancer {run_dir} from step {first_step} to {config.steps}: {len(train_faces)} faces "
-                   f"of {len(set(train_faces.people))} people ({len(val_faces)} faces of {len(set(val_faces.people))} "
-                   f"held out), {model.enhancer.count_params():,} parameters")
-    stop = StopRequest()
-    current, stopped_by, measured = first_step, None, {}
-    try:
-        with stop.installed(), writer.as_default():
-            while current < config.steps:
-                losses = train_step(*training_batch(train_faces, config.batch, config.patch, config.seed, current))
-                current += 1
-                step.assign(current)
-                stopping = stop.signal_number is not None
-                logged = None
-                if current % config.log_every == 0 or current == config.steps:
-                    logged = {name: float(value) for name, value in losses.items()}
-                    for name, value in logged.items():
-                        write_scalar(f"loss/{name}", value, current)
-                if current % config.validate_every == 0 or current == config.steps:
-                    measured, preview = measure(model.restore_face, val_faces)
-                    for name, value in measured.items():
-                        write_scalar(f"val/{name}", value, current)
-                    write_image("val/restored", np.ascontiguousarray(preview[:, :, ::-1]), current)
-                    write_bytes_atomically(run_dir / "preview.jpg",
-                                           cv2.imencode(".jpg", preview, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes())
-                    progress.write(f"step {current}: validation " +
-                                   " ".join(f"{name} {value:.4f}" for name, value in measured.items()))
-                progress.step(current, logged)
-                if stopping or current % config.save_every == 0 or current == config.steps:
-                    manager.save(checkpoint_number=current)
-                if stopping:
-                    stopped_by = stop.signal_number
-                    break
-    finally:
-        progress.close()
-        writer.flush()
+    print(f"training enhancer {run_dir} from step {first_step} to {config.steps}: {len(train_faces)} faces of "
+          f"{len(set(train_faces.people))} people ({len(val_faces)} faces of {len(set(val_faces.people))} held out), "
+          f"{model.enhancer.count_params():,} parameters", file=sys.stderr)
+    current, stopped_by, measured = run_steps(
+        config, run_dir, first_step, step, manager,
+        lambda at: train_step(*training_batch(train_faces, config.batch, config.patch, config.seed, at)),
+        lambda: measure(model.restore_face, val_faces), "val/restored")
     fingerprint = weights_fingerprint(model.ema)
     print(f"finished at step {current}; enhancer weights fingerprint {fingerprint}", file=sys.stderr)
     return TrainResult(current, stopped_by, fingerprint, measured)

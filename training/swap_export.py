@@ -27,7 +27,7 @@ def _identity(data_dir: Path, manifest: dict) -> dict:
 
 def swap_metadata(run_dir: Path, config: SwapConfig, quantization: str) -> GeneratorMetadata:
     """The contract document of a swap run's export."""
-    from training.export import read_target_profile
+    from training.dataset import read_target_profile
 
     data_a, data_b = Path(config.data_a), Path(config.data_b)
     manifest_a, manifest_b = read_manifest(data_a), read_manifest(data_b)
@@ -53,9 +53,9 @@ def swap_metadata(run_dir: Path, config: SwapConfig, quantization: str) -> Gener
 def export_swap(run_dir, out_path, options, log: Callable[[str], None] = print):
     """Export the latest checkpoint of swap run ``run_dir`` to ``out_path``; an ExportReport."""
     from models.swap_networks import build_swap
-    from training.export import ExportReport, convert, parity_psnr
     from training.swap_data import encoder_views, load_faces
     from training.swap_train import load_swap
+    from training.tflite import ExportReport, convert, parity_psnr
 
     run_dir, out_path = Path(run_dir), Path(out_path)
     log(f"loading the swap networks from {run_dir}")

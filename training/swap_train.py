@@ -16,7 +16,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from models import metrics
@@ -32,8 +31,9 @@ from training.checkpoints import (
     weights_fingerprint,
 )
 from training.config import SwapConfig
+from training.monitor import run_steps
 from training.swap_data import Faces, batch, encoder_views, load_faces
-from training.train import Progress, StopRequest, TrainResult, write_image, write_scalar
+from training.train import TrainResult
 
 B_LIMIT = 4000  # B's training faces held in memory, spread over its data set
 PREVIEW_FACES = 8
@@ -173,42 +173,13 @@ def train_swap(config: SwapConfig, run_dir, resume: bool = False) -> TrainResult
             for channels in (3, 3, 1) * 2]
     train_step = tf.function(swap.train_step, input_signature=spec, autograph=False)
 
-    writer = tf.summary.create_file_writer(str(run_dir / "logs"))
-    progress = Progress(first_step, config.steps, enabled=True)
-    progress.write(f"training swap {run_dir} from step {first_step} to {config.steps}: {len(a_faces)} faces of A, "
-                   f"{len(b_faces)} of B ({len(b_held_out)} held out), encoder {swap.encoder.count_params():,} "
-                   f"and decoders {swap.decoders[0].count_params():,} parameters each")
-    stop = StopRequest()
-    current, stopped_by, measured = first_step, None, {}
-    try:
-        with stop.installed(), writer.as_default():
-            while current < config.steps:
-                losses = train_step(*batch(a_faces, config, 0, current), *batch(b_faces, config, 1, current))
-                current += 1
-                step.assign(current)
-                stopping = stop.signal_number is not None
-                logged = None
-                if current % config.log_every == 0 or current == config.steps:
-                    logged = {name: float(value) for name, value in losses.items()}
-                    for name, value in logged.items():
-                        write_scalar(f"loss/{name}", value, current)
-                if current % config.validate_every == 0 or current == config.steps:
-                    measured, preview = validation.measure(swap)
-                    for name, value in measured.items():
-                        write_scalar(f"val/{name}", value, current)
-                    write_image("val/a_swapped_to_b", np.ascontiguousarray(preview[:, :, ::-1]), current)
-                    write_bytes_atomically(run_dir / "preview.jpg", cv2.imencode(".jpg", preview)[1].tobytes())
-                    progress.write(f"step {current}: validation " +
-                                   " ".join(f"{name} {value:.4f}" for name, value in measured.items()))
-                progress.step(current, logged)
-                if stopping or current % config.save_every == 0 or current == config.steps:
-                    manager.save(checkpoint_number=current)
-                if stopping:
-                    stopped_by = stop.signal_number
-                    break
-    finally:
-        progress.close()
-        writer.flush()
+    print(f"training swap {run_dir} from step {first_step} to {config.steps}: {len(a_faces)} faces of A, "
+          f"{len(b_faces)} of B ({len(b_held_out)} held out), encoder {swap.encoder.count_params():,} "
+          f"and decoders {swap.decoders[0].count_params():,} parameters each", file=sys.stderr)
+    current, stopped_by, measured = run_steps(
+        config, run_dir, first_step, step, manager,
+        lambda at: train_step(*batch(a_faces, config, 0, at), *batch(b_faces, config, 1, at)),
+        lambda: validation.measure(swap), "val/a_swapped_to_b")
     fingerprint = weights_fingerprint(swap.encoder)
     print(f"finished at step {current}; encoder weights fingerprint {fingerprint}", file=sys.stderr)
     return TrainResult(current, stopped_by, fingerprint, measured)

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from models.generator_recipe import QUANTIZATIONS
-from training.export import PARITY_WARNING_DB, ExportOptions, export_generator
+from training.export import export_generator
+from training.tflite import PARITY_WARNING_DB, ExportOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from pathlib import Path
 
 from models.generator_recipe import UPSAMPLE_MODES
-from reenact.config_flags import add_config_options, resolve_run_config
+from reenact.config_flags import add_config_options, finish_training, resolve_run_config
 from training.config import PRECISIONS, TrainConfig
 from training.dataset import read_manifest
 from training.train import make_strategy, train
@@ -67,11 +65,6 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_config(args)
     strategy = make_strategy()  # first TensorFlow call: multi-worker needs it that way
     result = train(config, Path(args.out), resume=args.resume, strategy=strategy)
-    if result.stopped_by is not None:
-        name = signal.Signals(result.stopped_by).name
-        print(f"stopped by {name} at step {result.step}; checkpoint saved; "
-              f"continue with: reenact train {config.data} --out {args.out} --resume", file=sys.stderr)
-        return 128 + result.stopped_by
-    return 0
+    return finish_training(result, f"reenact train {config.data} --out {args.out}", None, args.out)
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from pathlib import Path
 
-from reenact.config_flags import add_config_options, resolve_run_config
+from reenact.config_flags import add_config_options, finish_training, resolve_run_config
 from training.config import EnhanceConfig
 
 # CLI options: EnhanceConfig field -> help (reenact.config_flags makes the flags).
@@ -46,11 +44,5 @@ def run(args: argparse.Namespace) -> int:
     config = resolve_run_config(args, EnhanceConfig, OPTION_HELP, {"data": data},
                                 lambda given: EnhanceConfig(data=data, **given))
     result = train_enhancer(config, Path(args.out), resume=args.resume)
-    if result.stopped_by is not None:
-        name = signal.Signals(result.stopped_by).name
-        print(f"stopped by {name} at step {result.step}; checkpoint saved; continue with: "
-              f"reenact train-enhancer {config.data} --out {args.out} --resume", file=sys.stderr)
-        return 128 + result.stopped_by
-    print(f"trained {args.out} to step {result.step}; export it with: "
-          f"reenact export {args.out} --out enhancer.tflite --quant int8")
-    return 0
+    return finish_training(result, f"reenact train-enhancer {config.data} --out {args.out}", "enhancer.tflite",
+                           args.out)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from pathlib import Path
 
 from models.errors import UserError
-from reenact.config_flags import add_config_options, resolve_run_config
+from reenact.config_flags import add_config_options, finish_training, resolve_run_config
 from training.config import SwapConfig
 from training.dataset import read_manifest
 
@@ -65,11 +63,5 @@ def run(args: argparse.Namespace) -> int:
 
     config = resolve_config(args)
     result = train_swap(config, Path(args.out), resume=args.resume)
-    if result.stopped_by is not None:
-        name = signal.Signals(result.stopped_by).name
-        print(f"stopped by {name} at step {result.step}; checkpoint saved; continue with: "
-              f"reenact train-swap {config.data_a} {config.data_b} --out {args.out} --resume", file=sys.stderr)
-        return 128 + result.stopped_by
-    print(f"trained {args.out} to step {result.step}; export it with: "
-          f"reenact export {args.out} --out swap.tflite --quant int8")
-    return 0
+    return finish_training(result, f"reenact train-swap {config.data_a} {config.data_b} --out {args.out}",
+                           "swap.tflite", args.out)
