@@ -28,13 +28,15 @@ from models.files import write_json
 
 SHARED_DRIVERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "drivers"
 COLUMNS = ("broken_share", "broken_share_local", "calibration_broken_frames", "distance_p50", "distance_p90",
-           "detect_rate", "mouth_open_corr", "eye_open_corr", "sharpness")
+           "detect_rate", "mouth_open_corr", "eye_open_corr", "sharpness", "recognizer_distance_to_target_p50")
 # evaluation.motion's summary: how much of the driver's head turn and expression the output shows.
 MOTION_COLUMNS = ("yaw_gain", "yaw_corr", "pitch_gain", "pitch_corr", "roll_gain", "roll_corr", "jawOpen_gain",
                   "mouthSmile_gain", "browInnerUp_gain", "browDown_gain", "eyeBlink_gain", "eyeWide_gain",
                   "blendshape_gain_p50", "warp_fallback_share")
 SWAP_COLUMNS = ("broken_share", "outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50",
-                "distance_to_a_p50", "detect_rate", "mouth_open_corr", "eye_open_corr")
+                "distance_to_a_p50", "detect_rate", "mouth_open_corr", "eye_open_corr", "recognizer_distance_to_b_p50",
+                "recognizer_nearer_b_share", "sharpness_p50", "jawOpen_gain", "mouthSmile_gain", "eyeBlink_gain",
+                "yaw_mae", "pitch_mae")
 
 
 def driver_clips(folder: Path) -> list[str]:

@@ -43,3 +43,30 @@ def recognizer() -> FaceRecognizer | None:
         return None
     # The package's own __init__ needs setuptools' pkg_resources only to find these files.
     return FaceRecognizer(Path(spec.submodule_search_locations[0]) / "models")
+
+
+class NearestIdentity:
+    """How far faces are from a person, by the recognizer: the distance to the nearest of their real faces."""
+
+    def __init__(self, recognize: FaceRecognizer, references: np.ndarray):
+        self.recognize = recognize
+        self.references = references  # (R, 128) descriptors
+
+    @classmethod
+    def of_data_set(cls, recognize: FaceRecognizer, data_dir: Path, count: int = 60) -> "NearestIdentity | None":
+        """The training faces of a prepared data set (at most ``count``, spread over it) as the reference;
+        None where the recognizer finds a face in none of them (a synthetic data set)."""
+        from models.sampling import spread
+        from training.dataset import read_frame, read_manifest
+
+        ids = [frame["id"] for frame in read_manifest(Path(data_dir))["frames"] if frame["split"] == "train"]
+        faces = (read_frame(Path(data_dir), ids[i], ("crop",))["crop"] for i in spread(len(ids), count))
+        found = [descriptor for descriptor in map(recognize, faces) if descriptor is not None]
+        return cls(recognize, np.stack(found)) if found else None
+
+    def distance(self, face: np.ndarray) -> float | None:
+        """The distance of ``face`` (an image showing one face) to the nearest reference; None without a face."""
+        descriptor = self.recognize(face)
+        if descriptor is None:
+            return None
+        return float(np.linalg.norm(self.references - descriptor, axis=1).min())

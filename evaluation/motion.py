@@ -98,6 +98,7 @@ def _summary(measures: dict) -> dict:
         entry = measures[name]
         summary[f"{name}_gain"] = entry.get("gain")
         summary[f"{name}_corr"] = entry.get("corr")
+        summary[f"{name}_mae"] = entry.get("mae")
     summary["pose_apd"] = _round(np.mean([measures[n]["mae"] for n in POSE if measures[n]["moves"]])
                                  if any(measures[n]["moves"] for n in POSE) else math.nan)
     for group, names in {**{n: (n,) for n in ("jawOpen", "browInnerUp", "mouthPucker", "mouthFunnel")},

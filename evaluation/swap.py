@@ -22,7 +22,17 @@ model, colour transfer, paste), offline and without threads. Figures:
   trained to swap: its in-distribution level, the rule :mod:`evaluation.broken_frames`
   applies to a generator). Not B's own held-out faces: B's decoder redraws those almost
   exactly (about a third of a driver's distance), and every driver's face, in its own pose
-  and shape, would count as broken.
+  and shape, would count as broken;
+- with dlib's recognizer installed (:mod:`evaluation.identity`) and a reference, on up to
+  RECOGNIZED_FRAMES frames spread over the clip: ``recognizer_distance_to_b_p50``, the
+  descriptor distance of the output's face (a square around it) to B's nearest real face,
+  and ``recognizer_nearer_b_share``, the share of frames where it is nearer to that than to
+  the driver's own face in the same frame (below 0.6 dlib calls two faces one person);
+- ``sharpness_p50``: per frame, the variance of the Laplacian inside the face oval of the
+  output's face over the driver's own face in the same frame, each cut square and resized
+  to 256 px (1.0: as sharp as the face around which it is pasted);
+- ``motion`` (:mod:`evaluation.motion`): the output's head pose and blendshapes against the
+  driver's, which a swap must keep.
 """
 
 from __future__ import annotations
@@ -43,7 +53,9 @@ from evaluation.broken_frames import (
     contact_sheet,
     write_sheet,
 )
-from evaluation.driver import EXPRESSION_MEASURES, json_number
+from evaluation.driver import EXPRESSION_MEASURES, RECOGNIZED_FRAMES, json_number
+from evaluation.identity import NearestIdentity, recognizer
+from evaluation.motion import compare_motion, motion_sample
 from media.sources import open_source
 from models.alignment import Alignment
 from models.default_model import generator_path
@@ -51,7 +63,7 @@ from models.errors import UserError
 from models.files import write_json
 from models.generator_contract import require_mode
 from models.landmarker import FaceLandmarker, LandmarkerOptions
-from models.metrics import pearson_correlation
+from models.metrics import pearson_correlation, sharpness
 from models.swap_mask import face_mask, feather_dilated
 from models.tracking_landmarker import live_landmarker
 from realtime.enhancer_runner import EnhancerRunner
@@ -64,6 +76,7 @@ if TYPE_CHECKING:
     from training.swap_data import Faces
 
 IDENTICAL_DB = 100.0  # outside_psnr when the outside is unchanged
+SHARPNESS_SIDE = 256  # the square around each face is resized to this before its detail is measured
 
 
 LEVEL_MEAN, LEVEL_SPREAD = 128.0, 32.0  # each channel of a levelled thumbnail, inside its mask
@@ -115,6 +128,17 @@ class IdentityMeasure:
                          for crop, mask in zip(source_side.crops, masks)], np.float32)
 
 
+def sharpness_over_driver(output: np.ndarray, driver: np.ndarray, points: np.ndarray) -> float:
+    """The output's detail inside the driver's face oval over the driver's own, each face cut square at 256 px."""
+    box = face_box(points, driver.shape)
+    scale = SHARPNESS_SIDE / (box[0].stop - box[0].start)
+    inside = (points[:, :2] - (box[1].start, box[0].start)) * scale
+    mask = face_mask(inside, SHARPNESS_SIDE)
+    cut = [cv2.resize(image[box], (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
+           for image in (output, driver)]
+    return sharpness(cut[0], mask) / max(sharpness(cut[1], mask), 1e-6)
+
+
 def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
     """A square around the face (1.8 times its landmarks' extent), inside a frame of ``shape``."""
     low, high = points[:, :2].min(0), points[:, :2].max(0)
@@ -148,9 +172,11 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
         raise UserError("the broken-frame share of a swap (--source-side) is measured against B: pass --reference too")
     from training.swap_data import load_faces
 
-    identity = level = a_faces = None
+    identity = level = a_faces = nearest_b = None
     if reference is not None:
         identity = IdentityMeasure(load_faces(reference, size, ("train",), limit=REFERENCE_LIMIT))
+        recognize = recognizer()
+        nearest_b = NearestIdentity.of_data_set(recognize, Path(reference)) if recognize is not None else None
     if source_side is not None:
         a_faces = load_faces(source_side, size, ("train", "val"), limit=LEVEL_LIMIT)
     squared_error, outside_pixels = 0.0, 0
@@ -158,9 +184,11 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     driver_series = {name: [] for name in EXPRESSION_MEASURES}
     output_series = {name: [] for name in EXPRESSION_MEASURES}
     frames = with_face = detected = 0
+    driver_motion, output_motion, recognized, sharpness_ratios = [], [], [], []
     stats = RunStats()
     with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
+        every = max(1, (source.frame_count or 0) // RECOGNIZED_FRAMES)
         front, back = build_stages(runner, landmarker, stats, PipelineOptions(follow_mouth=follow_mouth),
                                    enhancer=EnhancerRunner.from_file(Path(enhancer)) if enhancer else None)
         if a_faces is not None:
@@ -170,9 +198,19 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                 break
             frames += 1
             packet = back.generate(front(Packet(frame)))
+            driver_motion.append(motion_sample(checker.detect(frame.image)))
             if packet.generated is None:
+                output_motion.append(None)
                 continue
             output = back.composite(packet)
+            sharpness_ratios.append(sharpness_over_driver(output, frame.image, packet.points))
+            if nearest_b is not None and frames % every == 0:
+                box = face_box(packet.points, frame.image.shape)
+                own = nearest_b.recognize(frame.image[box])
+                swapped = nearest_b.recognize(output[box])
+                if own is not None and swapped is not None:
+                    to_b = float(np.linalg.norm(nearest_b.references - swapped, axis=1).min())
+                    recognized.append((to_b, float(np.linalg.norm(own - swapped))))
             if sheet is not None:
                 box = face_box(packet.points, frame.image.shape)
                 for tiles, image in ((driver_tiles, frame.image), (output_tiles, output)):
@@ -190,6 +228,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                                  + identity.distances(packet.alignment.warp(output), packet.aligned_face, face,
                                                       levelled=True))
             found = checker.detect(output)
+            output_motion.append(motion_sample(found) if driver_motion[-1] else None)
             if found is None:
                 continue
             detected += 1
@@ -208,7 +247,16 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
         "outside_psnr": json_number(outside_psnr),
         "detect_rate": json_number(detected / with_face if with_face else 0.0),
         "generator_ms_p50": json_number(stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)),
+        "enhancer": str(enhancer) if enhancer else None,
+        "sharpness_p50": json_number(np.median(sharpness_ratios) if sharpness_ratios else math.nan),
+        "motion": compare_motion(driver_motion, output_motion),
     }
+    if recognized:
+        pairs = np.asarray(recognized)
+        report.update({"recognizer_distance_to_b_p50": json_number(np.median(pairs[:, 0])),
+                       "recognizer_distance_to_driver_p50": json_number(np.median(pairs[:, 1])),
+                       "recognizer_nearer_b_share": json_number(np.mean(pairs[:, 0] < pairs[:, 1])),
+                       "recognizer_frames": len(pairs)})
     for name in EXPRESSION_MEASURES:
         report[f"{name}_corr"] = json_number(pearson_correlation(driver_series[name], output_series[name]))
         # (driver, output) of every frame where the output's face was found: where the figure is lost

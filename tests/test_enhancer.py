@@ -190,13 +190,15 @@ def test_the_shipped_enhancer_restores_held_out_people_without_changing_who_or_w
 
 
 def test_the_identity_measure_calls_two_frames_of_one_person_one_person(sharp_faces):
-    from evaluation.identity import SAME_PERSON, recognizer
+    from evaluation.identity import SAME_PERSON, NearestIdentity, recognizer
 
     identity = recognizer()
     assert identity is not None, "dlib's recognizer is part of the install (the eval extra)"
     first, second = identity(sharp_faces.crops[0]), identity(sharp_faces.crops[3])
     assert first.shape == (128,) and np.linalg.norm(first - second) < SAME_PERSON
     assert identity(np.full((256, 256, 3), 90, np.uint8)) is None  # no face, no descriptor
+    nearest = NearestIdentity(identity, np.stack([first, second]))
+    assert nearest.distance(sharp_faces.crops[5]) < SAME_PERSON and nearest.distance(np.zeros_like(first)) is None
 
 
 def test_enhancer_options_are_refused_in_one_line_when_they_contradict(tmp_path, capsys):

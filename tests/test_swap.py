@@ -458,6 +458,11 @@ def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model,
     assert report["broken_share"] == pytest.approx(np.mean(to_b > report["broken_threshold"]), abs=1e-4)
     assert len(report["per_frame_mouth_open"]) == round(report["detect_rate"] * 20)
     assert json.loads((tmp_path / "swap.json").read_text())["mode"] == "swap"
+    # A tiny model draws a blur: far less detail than the driver's own face around it.
+    assert 0 < report["sharpness_p50"] < 0.5
+    # The output's pose is read against the driver's on every frame where MediaPipe finds both faces.
+    assert report["motion"]["measures"]["yaw"]["paired"] == round(report["detect_rate"] * 20)
+    assert "recognizer_distance_to_b_p50" not in report  # no real face in the synthetic B for dlib to read
     sheet = cv2.imread(str(tmp_path / "sheet.png"))
     assert sheet is not None and sheet.shape[1] == 8 * 128
 
