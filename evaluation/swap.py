@@ -190,7 +190,8 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
         every = max(1, (source.frame_count or 0) // RECOGNIZED_FRAMES)
         front, back = build_stages(runner, landmarker, stats, PipelineOptions(follow_mouth=follow_mouth),
-                                   enhancer=EnhancerRunner.from_file(Path(enhancer)) if enhancer else None)
+                                   enhancer=EnhancerRunner.from_file(Path(enhancer)) if enhancer else None,
+                                   mode="swap")
         if a_faces is not None:
             level = identity.in_distribution(a_faces, lambda crop, mask: runner.generate(back.shown(crop, mask)))
         for frame in source:

@@ -113,7 +113,7 @@ def require_mode(metadata: GeneratorMetadata, mode: str, path) -> None:
     """ModelContractError unless the model does what ``--mode mode`` runs."""
     if metadata.mode not in KINDS:
         raise ModelContractError(f"model {path}: mode {metadata.mode!r}, expected one of {', '.join(MODES)}")
-    if metadata.mode != mode:
+    if metadata.mode not in KINDS[mode].runs:
         raise ModelContractError(f"model {path} is {KINDS[metadata.mode].what}, but --mode {mode} needs "
                                  f"{KINDS[mode].what}; pass --mode {metadata.mode}, or another --model")
 

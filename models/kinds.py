@@ -21,11 +21,14 @@ class Kind:
     what: str  # "a re-enactment generator"
     train_verb: str  # the reenact verb that trains one
     default_file: str  # the shipped model of this kind, in models/
+    # The kinds of model file that --mode NAME runs: a swap can be drawn by a swap model or
+    # by a re-enactment generator (swap by re-enactment, realtime.reenact_swap_stages).
+    runs: tuple[str, ...] = ()
 
 
 KINDS = {
-    "reenact": Kind("reenact", "a re-enactment generator", "train", "default_generator.tflite"),
-    "swap": Kind("swap", "a face-swap model", "train-swap", "default_swap.tflite"),
+    "reenact": Kind("reenact", "a re-enactment generator", "train", "default_generator.tflite", ("reenact",)),
+    "swap": Kind("swap", "a face-swap model", "train-swap", "default_swap.tflite", ("swap", "reenact")),
 }
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from media.formats import RECORDING_SUFFIXES
 from media.sources import FrameSource, open_source
 from models.default_model import generator_path
+from models.errors import UserError
 from models.generator_contract import MODES, require_mode
 from models.kinds import require_kind
 from models.landmarker import FaceLandmarker
@@ -45,14 +46,16 @@ from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.motion_transfer import MotionOptions
 from realtime.reenact_stages import ReenactBack, ReenactFront
+from realtime.reenact_swap_stages import ReenactSwapBack, ReenactSwapFront
 from realtime.retarget import Retargeter
 from realtime.sinks import DEFAULT_CAMERA_SIZE, Controls, FileSink, Sink, SinkSet, VirtualCameraSink, WindowSink
 from realtime.stages import BackStages, LandmarkStages, Packet, PipelineOptions, single_threaded_blas
 from realtime.stats import RunStats
 from realtime.swap_stages import SwapBack, SwapFront
 
-# Each kind of model (models.kinds) -> its back stages (its front is built below, by what it needs).
-STAGES = {"reenact": ReenactBack, "swap": SwapBack}
+# (--mode, the model file's kind) -> its back stages (the front is built below, by what it needs):
+# models.kinds says which model kinds each mode runs.
+STAGES = {("reenact", "reenact"): ReenactBack, ("swap", "swap"): SwapBack, ("swap", "reenact"): ReenactSwapBack}
 
 
 
@@ -97,7 +100,7 @@ class LiveConfig:
 def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceLandmarker, stats: RunStats,
                  options: PipelineOptions = PipelineOptions(), controls: Controls | None = None,
                  sinks: SinkSet | None = None, retargeter: Retargeter | None = None,
-                 enhancer: EnhancerRunner | None = None) -> tuple[LandmarkStages, BackStages]:
+                 enhancer: EnhancerRunner | None = None, mode: str | None = None) -> tuple[LandmarkStages, BackStages]:
     """The live loop's front and back stages for ``runner``'s model: the one place they are assembled.
 
     The kind of model (its metadata's mode) picks them from :data:`STAGES`. The live loop,
@@ -105,20 +108,26 @@ def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceL
     is what ships. ``retargeter`` (re-enactment) lets a caller calibrate one beforehand
     (the driver evaluation); by default it is the model's, with ``options.retarget``.
     Without ``sinks`` the back stages stop at the marked frame. ``enhancer`` redraws each
-    face at twice its size (``Controls.enhance`` switches it off and on).
+    face at twice its size (``Controls.enhance`` switches it off and on). ``mode`` is what
+    the loop does (``--mode``; default: what the model is): ``swap`` with a re-enactment
+    generator swaps by re-enactment.
     """
     single_threaded_blas()
     metadata = runner.metadata
     require_kind(metadata.mode, "model")
+    mode = mode or metadata.mode
+    if (mode, metadata.mode) not in STAGES:
+        raise UserError(f"--mode {mode} cannot run {require_kind(metadata.mode).what}")
     controls = controls if controls is not None else Controls(options.layout)
     if metadata.mode == "swap":
         front = SwapFront(landmarker, metadata.input_size, metadata.margin, stats, options.smoothing)
     else:
         if retargeter is None:
             retargeter = Retargeter.for_model(metadata, options.retarget)
-        front = ReenactFront(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
-                             controls, options)
-    return front, STAGES[metadata.mode](runner, stats, controls, options, sinks, enhancer)
+        front_class = ReenactSwapFront if mode == "swap" else ReenactFront
+        front = front_class(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
+                            controls, options=options)
+    return front, STAGES[mode, metadata.mode](runner, stats, controls, options, sinks, enhancer)
 
 
 def build_sinks(config: LiveConfig, controls: Controls, stats: RunStats, provenance: Provenance) -> list[Sink]:
@@ -258,7 +267,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
                 sinks = build_sinks(config, controls, stats, provenance)
             sink_set = SinkSet(sinks, opened.fps)
             front, back = build_stages(runner, landmarker, stats, config.pipeline, controls, sink_set, retargeter,
-                                       enhancer)
+                                       enhancer, config.mode)
             front.warm_up()
             back.warm_up()
             pipeline = LivePipeline(front, back, controls)

@@ -52,7 +52,7 @@ class ReenactFront(LandmarkStages):
                     self.head_motion.recalibrate()
                     self.motion.recalibrate()
                 self.motion.scales = self.controls.motion_scales()
-            alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
+            packet.alignment = alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = alignment.apply(packet.points)
             packet.target_aligned, asked = self.retargeter.retarget(self.motion.frontalise(packet.driver_aligned))
             packet.head_motion = self.head_motion(alignment.matrix) if self.options.follow_head else None
