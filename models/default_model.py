@@ -12,9 +12,9 @@ DEFAULT_GENERATOR = MODELS / KINDS["reenact"].default_file
 # The same target and recipe at base width 16: about 3 ms less a frame, for a 60 fps camera
 # (MODEL_CARD.md); ``--model fast`` picks it.
 FAST_GENERATOR = MODELS / "fast_generator.tflite"
-SHIPPED_NAMES = {"fast": FAST_GENERATOR}
 # The shipped face-swap model: GRID speaker s1's face on free-to-use faces (MODEL_CARD.md).
-DEFAULT_SWAP = MODELS / KINDS["swap"].default_file
+DEFAULT_SWAP = MODELS / "default_swap.tflite"
+SHIPPED_NAMES = {"fast": FAST_GENERATOR, "autoencoder": DEFAULT_SWAP}  # --model NAME
 # The shipped face enhancer: detail learnt from sharp portraits (MODEL_CARD.md).
 DEFAULT_ENHANCER = MODELS / "default_enhancer.tflite"
 
@@ -34,10 +34,10 @@ def enhancer_path(enhance: bool, enhancer: Path | None = None) -> Path | None:
 
 
 def generator_path(model: Path | None, mode: str = "reenact") -> Path:
-    """``model``, the shipped model of ``mode`` where none is given (:data:`DEFAULT_GENERATOR`,
-    or :data:`DEFAULT_SWAP` for "swap"), or a shipped one by name (``fast``:
-    :data:`FAST_GENERATOR`) where no file of that name exists; UserError where a shipped one
-    is missing.
+    """``model``, the shipped model of ``mode`` where none is given (``models.kinds``: the
+    generator for both; with "swap" it swaps by re-enactment), or a shipped one by name
+    (``fast``: :data:`FAST_GENERATOR`, ``autoencoder``: :data:`DEFAULT_SWAP`) where no file
+    of that name exists; UserError where a shipped one is missing.
 
     A given file is checked where it is loaded (:func:`models.generator_contract.load_generator_file`).
     """

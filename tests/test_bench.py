@@ -313,10 +313,9 @@ def test_the_swap_loop_soaks_too_and_the_model_must_be_a_swap_model(tiny_generat
                     "--json", tmp_path / "soak.json")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "soak.json").read_text())
-    assert report["mode"] == "swap" and report["model"].endswith("default_swap.tflite")
+    assert report["mode"] == "swap" and report["model"].endswith("default_generator.tflite")  # by re-enactment
     assert report["frames"] > 30 and "soak (swap)" in result.stdout
-    # (A re-enactment generator with --mode swap is a swap by re-enactment; a swap model cannot re-enact.)
-    refused = _bench("--source", "sample", "--model", report["model"], "--minutes", 0.1)
+    refused = _bench("--source", "sample", "--model", "autoencoder", "--minutes", 0.1)  # a swap model cannot re-enact
     assert refused.returncode == 2 and "face-swap model, but --mode reenact" in refused.stderr
     assert "Traceback" not in refused.stderr
 

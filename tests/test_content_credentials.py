@@ -198,13 +198,14 @@ def test_live_loop_recording_names_its_model(tiny_generators, sample_images, tmp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_every_kind_of_model_labels_marks_and_signs_what_it_records(kind, sample_images, tmp_path, monkeypatch):
-    """The banner, the invisible mark and the signed manifest, for each kind's shipped model, enhancer on."""
+@pytest.mark.parametrize("kind,model", [(kind, None) for kind in sorted(KINDS)] + [("swap", "autoencoder")])
+def test_every_kind_of_model_labels_marks_and_signs_what_it_records(kind, model, sample_images, tmp_path,
+                                                                    monkeypatch):
+    """The banner, the invisible mark and the signed manifest, for each mode with each kind of model it runs."""
     identity = cc.ensure_local_identity(tmp_path / "identity")
     monkeypatch.setenv(cc.CERT_ENV, str(identity / cc.CHAIN_FILE))
     monkeypatch.setenv(cc.KEY_ENV, str(identity / cc.KEY_FILE))
-    model, path = generator_path(None, kind), tmp_path / f"{kind}.mp4"
+    model, path = generator_path(model, kind), tmp_path / f"{kind}.mp4"
     config = LiveConfig(source="sample", model_path=model, outputs=(str(path),), mode=kind,
                         enhancer_path=DEFAULT_ENHANCER)
     summary = run_live(config, source=ListSource(sample_images[:8]))

@@ -48,7 +48,8 @@ def test_both_shipped_models_draw_the_same_target_from_their_stored_photo():
 def test_the_shipped_swap_model_draws_s1_from_free_faces_and_is_found_by_mode():
     from models.default_model import DEFAULT_SWAP
 
-    assert generator_path(None, "swap") == DEFAULT_SWAP
+    assert generator_path("autoencoder", "swap") == DEFAULT_SWAP
+    assert generator_path(None, "swap") == generator_path(None, "reenact")  # the default swap: by re-enactment
     _, metadata = load_generator_file(DEFAULT_SWAP)
     assert metadata.mode == "swap" and metadata.quantization == "int8"
     assert metadata.input_size == 128 and metadata.architecture["network"] == "swap-autoencoder"

@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default="reenact",
                         help="the loop to time, as reenact live --mode (default %(default)s)")
     parser.add_argument("--model", type=Path,
-                        help=f"generator .tflite (default: the shipped {DEFAULT_GENERATOR.name}, or with --mode "
-                             f"swap {DEFAULT_SWAP.name}; 'fast': the shipped narrower generator, for a 60 fps camera)")
+                        help=f"model .tflite (default: the shipped {DEFAULT_GENERATOR.name}, which with --mode swap "
+                             f"swaps by re-enactment; 'autoencoder': {DEFAULT_SWAP.name}; 'fast': the shipped "
+                             "narrower generator)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write the report here")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="draw latency, stages and variants here")
     parser.add_argument("--camera-fps", type=float, default=DEFAULT_CAMERA_FPS, metavar="FPS",

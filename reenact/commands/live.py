@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reenact: the target's face moves as the source's does, on its own; swap: the "
                              "source's own frame with the target's face pasted on (default %(default)s)")
     parser.add_argument("--model", type=Path,
-                        help=f"generator .tflite (default: the shipped {DEFAULT_MODEL.name}, or with --mode swap "
-                             f"{DEFAULT_SWAP.name}; 'fast': the shipped narrower generator, for a 60 fps camera)")
+                        help=f"model .tflite (default: the shipped {DEFAULT_MODEL.name}; with --mode swap it swaps "
+                             f"by re-enactment; 'autoencoder': the shipped face-swap autoencoder {DEFAULT_SWAP.name}; "
+                             "'fast': the shipped narrower generator, for a 60 fps camera)")
     parser.add_argument("--output", action="append", metavar="window|virtualcam|FILE.mp4",
                         help="where frames go; repeat for several (default: a window where a display "
                              f"exists, else {DEFAULT_FILE_OUTPUT})")
