@@ -59,7 +59,8 @@ default-model: install
 	$(VENV)/bin/reenact eval --data data/s1 --json out/default_eval.json --grid docs/validation_grid.jpg
 	$(VENV)/bin/python -m benchmarks.drivers --model models/default_generator.tflite --reference data/s1 --out out/drivers
 
-# Reproduces the shipped face-swap model: B = GRID speaker s1 (data/s1, made by default-model),
+# Reproduces the shipped face-swap autoencoder (`--model autoencoder`; the default swap is by
+# re-enactment, with default-model's generator): B = GRID speaker s1 (data/s1, made by default-model),
 # A = faces free to use: four other GRID speakers, GRID speaker s2 and the sample driver
 # (about 60 minutes on a 2-core CPU); see models/MODEL_CARD.md.
 SWAP_A_CREDIT := GRID audio-visual corpus speakers lbbc2a, lwbsza, sbia1a, sbwe5n and s2 (Cooke et al. 2006), CC BY 4.0; the sample driver (NASA astronaut portrait, public domain)

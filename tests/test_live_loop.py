@@ -412,6 +412,20 @@ def test_every_sink_failing_ends_the_run_with_a_message(sample_images, tiny_gene
                  source=ListSource(sample_images[:3]))
 
 
+def test_live_exits_non_zero_when_an_output_failed_and_the_others_went_on(tiny_generators, tmp_path, capsys):
+    from reenact import cli
+
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    good = tmp_path / "good.mp4"
+    code = cli.main(["live", "--source", "sample", "--model", str(tiny_generators["int8"]), "--no-enhance",
+                     "--output", str(tmp_path / "blocker" / "out.mp4"), "--output", str(good), "--size", "128"])
+    output = capsys.readouterr()
+    assert code == 1 and "blocker/out.mp4 failed" in output.out
+    assert good.is_file() and len(decode_video(good)) > 0  # the other output got every frame
+    assert cli.main(["live", "--source", "sample", "--model", str(tiny_generators["int8"]), "--no-enhance",
+                     "--output", str(good), "--size", "128"]) == 0
+
+
 # ------------------------------------------------------------------ a real window, under Xvfb
 
 

@@ -152,4 +152,5 @@ def run(args: argparse.Namespace) -> int:
           f"{summary['fps']:.1f} fps, latency p50 {latency['p50']:.0f} ms p95 {latency['p95']:.0f} ms "
           f"({summary['stopped_by']}) -> {', '.join(summary['outputs']) or 'no output'}"
           + "".join(f"; {name} failed" for name in summary["outputs_failed"]))
-    return 0
+    # A script that records must be able to tell: an output that failed is a failed run.
+    return 1 if summary["outputs_failed"] else 0
