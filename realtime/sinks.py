@@ -119,10 +119,19 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def hud_lines(stats: RunStats) -> list[str]:
-    """The window's heads-up display: frame rate, then each stage's recent mean time."""
-    stages = " ".join(f"{stage} {ms:.1f}" for stage, ms in stats.recent_stage_ms().items())
-    return [f"{stats.recent_fps():.1f} fps  dropped {stats.frames_dropped}", f"ms: {stages}"]
+def hud_lines(stats: RunStats, fits: Callable[[str], bool] = lambda text: True) -> list[str]:
+    """The window's heads-up display: frame rate, then each stage's recent mean time, on as many
+    lines as it takes for each to ``fits`` (the frame's width: a dozen stages ran past its edge)."""
+    lines = [f"{stats.recent_fps():.1f} fps  dropped {stats.frames_dropped}"]
+    line = "ms:"
+    for stage, ms in stats.recent_stage_ms().items():
+        longer = f"{line} {stage} {ms:.1f}"
+        if fits(longer) or line == "ms:":
+            line = longer
+        else:
+            lines.append(line)
+            line = f"    {stage} {ms:.1f}"
+    return lines + [line]
 
 
 class WindowSink(Sink):
@@ -167,9 +176,13 @@ class WindowSink(Sink):
         shown = frame.copy()
         line_height = max(14, frame.shape[0] // 28)
         top = banner_height(frame.shape[0]) + line_height
-        for number, line in enumerate(hud_lines(self.stats)):
+        scale = line_height / 30
+
+        def fits(text: str) -> bool:
+            return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 3)[0][0] <= frame.shape[1] - 16
+
+        for number, line in enumerate(hud_lines(self.stats, fits)):
             origin = (8, top + number * line_height)
-            scale = line_height / 30
             cv2.putText(shown, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
             cv2.putText(shown, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
         return shown

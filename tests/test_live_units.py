@@ -325,3 +325,23 @@ def test_a_model_of_an_unknown_kind_is_refused_in_one_line_not_run_as_another(ti
     runner = GeneratorRunner(model_bytes, hologram)
     with pytest.raises(UserError, match="'hologram', which this version cannot run"):
         build_stages(runner, landmarker=None, stats=RunStats())
+
+
+def test_the_hud_wraps_the_stage_timings_within_the_frame():
+    from realtime.sinks import hud_lines
+
+    stats = RunStats()
+    stages = ("landmarks", "smooth", "retarget", "sketch", "motion", "generator", "warp", "enhance", "post", "label",
+              "watermark", "sinks")
+    for stage in stages:
+        stats.add_stage(stage, 12.345)
+    width = 320
+    scale = max(14, width // 28) / 30
+
+    def fits(text):
+        return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 3)[0][0] <= width - 16
+
+    lines = hud_lines(stats, fits)
+    assert len(lines) > 2 and all(fits(line) for line in lines)  # several lines, none past the edge
+    assert all(f"{stage} 12.3" in " ".join(lines) for stage in stages)  # and every stage on one of them
+    assert len(hud_lines(stats)) == 2  # with room enough, one line of timings
