@@ -36,7 +36,7 @@ MOTION_COLUMNS = ("yaw_gain", "yaw_corr", "pitch_gain", "pitch_corr", "roll_gain
 SWAP_COLUMNS = ("broken_share", "outside_psnr", "identity_share", "identity_share_pasted", "distance_to_b_p50",
                 "distance_to_a_p50", "detect_rate", "mouth_open_corr", "eye_open_corr", "recognizer_distance_to_b_p50",
                 "recognizer_nearer_b_share", "sharpness_p50", "jawOpen_gain", "mouthSmile_gain", "eyeBlink_gain",
-                "yaw_mae", "pitch_mae")
+                "yaw_mae", "pitch_mae", "seam_p50", "seam_p95")
 
 
 def driver_clips(folder: Path) -> list[str]:

@@ -32,7 +32,11 @@ model, colour transfer, paste), offline and without threads. Figures:
   output's face over the driver's own face in the same frame, each cut square and resized
   to 256 px (1.0: as sharp as the face around which it is pasted);
 - ``motion`` (:mod:`evaluation.motion`): the output's head pose and blendshapes against the
-  driver's, which a swap must keep.
+  driver's, which a swap must keep;
+- ``seam_p50`` / ``seam_p95``: per frame, the strong edges (95th percentile of the Sobel
+  magnitude of the grey image) of the output in the paste's feather band, over the driver's
+  own frame's there: near 1.0 the paste added no edge along its border, a seam shows as more,
+  and a paste softer than the frame around it as less.
 """
 
 from __future__ import annotations
@@ -139,6 +143,25 @@ def sharpness_over_driver(output: np.ndarray, driver: np.ndarray, points: np.nda
     return sharpness(cut[0], mask) / max(sharpness(cut[1], mask), 1e-6)
 
 
+def _edges(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+
+def seam_ratio(output: np.ndarray, frame: np.ndarray, packet: Packet) -> float:
+    """The strong edges of ``output`` over ``frame``'s in the paste's feather band (where the mask fades)."""
+    mask = packet.drawn_mask
+    band = ((mask > 0.05) & (mask < 0.95)).astype(np.uint8)
+    scale = mask.shape[0] / packet.alignment.size
+    inverse = Alignment(packet.alignment.matrix * scale, mask.shape[0]).inverse().matrix
+    inside = cv2.warpAffine(band, inverse, frame.shape[1::-1], flags=cv2.INTER_NEAREST) > 0
+    if not inside.any():
+        return math.nan
+    # The 95th percentile, not the mean: a seam is a thin line along the band, lost in a mean.
+    strong = [float(np.percentile(_edges(image)[inside], 95)) for image in (output, frame)]
+    return strong[0] / max(strong[1], 1.0)
+
+
 def face_box(points: np.ndarray, shape: tuple) -> tuple[slice, slice]:
     """A square around the face (1.8 times its landmarks' extent), inside a frame of ``shape``."""
     low, high = points[:, :2].min(0), points[:, :2].max(0)
@@ -184,7 +207,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
     driver_series = {name: [] for name in EXPRESSION_MEASURES}
     output_series = {name: [] for name in EXPRESSION_MEASURES}
     frames = with_face = detected = 0
-    driver_motion, output_motion, recognized, sharpness_ratios = [], [], [], []
+    driver_motion, output_motion, recognized, sharpness_ratios, seams = [], [], [], [], []
     stats = RunStats()
     with open_source(clip) as source, live_landmarker() as landmarker, \
             FaceLandmarker(LandmarkerOptions(video_mode=False)) as checker:
@@ -205,6 +228,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                 continue
             output = back.composite(packet)
             sharpness_ratios.append(sharpness_over_driver(output, frame.image, packet.points))
+            seams.append(seam_ratio(output, frame.image, packet))
             if nearest_b is not None and frames % every == 0:
                 box = face_box(packet.points, frame.image.shape)
                 own = nearest_b.recognize(frame.image[box])
@@ -250,6 +274,8 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
         "generator_ms_p50": json_number(stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)),
         "enhancer": str(enhancer) if enhancer else None,
         "sharpness_p50": json_number(np.median(sharpness_ratios) if sharpness_ratios else math.nan),
+        "seam_p50": json_number(np.nanmedian(seams) if seams else math.nan),
+        "seam_p95": json_number(np.nanpercentile(seams, 95) if seams else math.nan),
         "motion": compare_motion(driver_motion, output_motion),
     }
     if recognized:

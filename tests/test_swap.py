@@ -459,6 +459,7 @@ def test_eval_swap_reports_an_untouched_outside_and_writes_the_sheet(swap_model,
     assert json.loads((tmp_path / "swap.json").read_text())["mode"] == "swap"
     # A tiny model draws a blur: far less detail than the driver's own face around it.
     assert 0 < report["sharpness_p50"] < 0.5
+    assert 0 < report["seam_p50"] <= report["seam_p95"]
     # The output's pose is read against the driver's on every frame where MediaPipe finds both faces.
     assert report["motion"]["measures"]["yaw"]["paired"] == round(report["detect_rate"] * 20)
     assert "recognizer_distance_to_b_p50" not in report  # no real face in the synthetic B for dlib to read
@@ -524,3 +525,25 @@ def test_swap_by_re_enactment_pastes_the_generators_face_into_the_drivers_frame(
         changed = np.any(np.abs(output.astype(int) - source) > 12, axis=2)
         changed[:int(0.12 * source.shape[0])] = False  # the label's band
         assert 0.01 < changed.mean() < 0.35  # the face changed, the rest of the frame did not
+
+
+def test_the_seam_measure_sees_a_hard_paste_edge_and_not_a_clean_one():
+    from evaluation.swap import seam_ratio
+    from media.sources import Frame
+    from realtime.stages import Packet
+
+    size = 128
+    ramp = np.tile(np.linspace(60, 200, size, dtype=np.float32), (size, 1))
+    texture = np.random.default_rng(0).normal(0, 4, (size, size)).astype(np.float32)  # skin-like grain
+    frame = np.repeat(np.clip(ramp + texture, 0, 255)[:, :, None], 3, axis=2).astype(np.uint8)
+    mask = np.zeros((size, size), np.float32)
+    mask[32:96, 32:96] = 1.0
+    packet = Packet(Frame(0, 0.0, 0.0, frame))
+    packet.alignment = Alignment(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), size)
+    packet.drawn_mask = feathered((mask > 0).astype(np.uint8))
+    assert seam_ratio(frame, frame, packet) == pytest.approx(1.0)
+    pasted = frame.copy()
+    pasted[packet.drawn_mask > 0.05] = 120  # a flat face dropped in with a hard edge where the fade starts
+    assert seam_ratio(pasted, frame, packet) > 1.5
+    soft = cv2.GaussianBlur(frame, (0, 0), 3)  # a paste softer than the frame, with no edge: below 1
+    assert seam_ratio(soft, frame, packet) < 1.0
