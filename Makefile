@@ -48,7 +48,8 @@ bench: install
 	$(VENV)/bin/reenact bench --source ../shared/data/drivers/expressive_34s.mp4 --frames 600 --json out/bench.json --plot out/bench.png
 
 # Reproduces the shipped generators from GRID speaker s1 beside the project (about 45 minutes
-# each on a 2-core CPU); see models/MODEL_CARD.md.
+# each on a 2-core CPU), and measures them on every shared driver, re-enacting and swapping
+# (the default swap is by re-enactment); see models/MODEL_CARD.md.
 S1_CREDIT := Trained on GRID audio-visual corpus speaker s1 (Cooke et al. 2006), CC BY 4.0; frames cropped and resized.
 default-model: install
 	$(VENV)/bin/reenact prepare ../shared/data/target_s1 --out data/s1 --every 4 --holdout-clips 0.1 --credit "$(S1_CREDIT)"
@@ -58,6 +59,7 @@ default-model: install
 	$(VENV)/bin/reenact export runs/s1_w16 --out models/fast_generator.tflite --quant int8
 	$(VENV)/bin/reenact eval --data data/s1 --json out/default_eval.json --grid docs/validation_grid.jpg
 	$(VENV)/bin/python -m benchmarks.drivers --model models/default_generator.tflite --reference data/s1 --out out/drivers
+	$(VENV)/bin/python -m benchmarks.drivers --mode swap --model models/default_generator.tflite --reference data/s1 --out out/drivers_reenact_swap
 
 # Reproduces the shipped face-swap autoencoder (`--model autoencoder`; the default swap is by
 # re-enactment, with default-model's generator): B = GRID speaker s1 (data/s1, made by default-model),
