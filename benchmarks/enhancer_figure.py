@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.motion_figure import SHARED_DRIVERS, output_frames
+from benchmarks.motion_figure import SHARED_DRIVERS, frame_spec, output_frames
 from models.errors import UserError
 
 DEFAULT_FRAMES = (f"{SHARED_DRIVERS / 'expressive_34s.mp4'}:300", f"{SHARED_DRIVERS / 'expressions_7s.mp4'}:150")
@@ -40,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = []
         for spec in args.frame or DEFAULT_FRAMES:
-            clip, _, index = spec.rpartition(":")
-            if not clip or not index.isdigit():
-                raise UserError(f"--frame {spec!r}: expected CLIP:INDEX, e.g. driver.mp4:120")
-            pair = [output_frames(clip, {int(index)}, args.model, MotionOptions(), enhancer)[int(index)][1][CROP]
+            clip, index = frame_spec(spec)
+            pair = [output_frames(clip, {index}, args.model, MotionOptions(), enhancer)[index][1][CROP]
                     for enhancer in (None, args.enhancer)]
             rows.append(np.hstack([pair[0], np.full((pair[0].shape[0], 4, 3), 255, np.uint8), pair[1]]))
         width = rows[0].shape[1]

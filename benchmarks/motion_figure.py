@@ -57,6 +57,14 @@ def output_frames(clip: str, indices: set[int], model: Path | None, motion, enha
     return found
 
 
+def frame_spec(spec: str) -> tuple[str, int]:
+    """``CLIP:INDEX`` (a ``--frame``) as (clip, index); UserError otherwise."""
+    clip, _, index = spec.rpartition(":")
+    if not clip or not index.isdigit():
+        raise UserError(f"--frame {spec!r}: expected CLIP:INDEX, e.g. driver.mp4:120")
+    return clip, int(index)
+
+
 def _tile(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     side = min(height, width)
@@ -86,11 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         wanted: dict[str, set[int]] = {}
         rows_in_order = []
         for spec in args.frame or DEFAULT_FRAMES:
-            clip, _, index = spec.rpartition(":")
-            if not clip or not index.isdigit():
-                raise UserError(f"--frame {spec!r}: expected CLIP:INDEX, e.g. driver.mp4:120")
-            wanted.setdefault(clip, set()).add(int(index))
-            rows_in_order.append((clip, int(index)))
+            clip, index = frame_spec(spec)
+            wanted.setdefault(clip, set()).add(index)
+            rows_in_order.append((clip, index))
         before, after = {}, {}
         for clip, indices in wanted.items():
             # Without the enhancer: this figure is about motion alone.

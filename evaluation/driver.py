@@ -197,6 +197,7 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         raise UserError(f"driver {clip}: no frames could be read")
 
     detected = len(generated_drift)
+    sharpness = float(np.median(output_sharpness)) if output_sharpness else math.nan
     generator_ms = stats.summary()["stages_ms"].get("generator", {}).get("p50", math.nan)
     report = {
         "clip": clip, "model": str(model_path), "frames": frames, "frames_with_face": with_face,
@@ -205,12 +206,12 @@ def evaluate_driver(clip: str | Path, model_path: str | Path | None = None, json
         "calibrate_frames": calibrate_frames,
         "generator_ms_p50": json_number(generator_ms),
         "enhancer": str(enhancer) if enhancer is not None else None,
-        "output_sharpness": json_number(np.median(output_sharpness) if output_sharpness else math.nan),
+        "output_sharpness": json_number(sharpness),
     }
     if reference is not None:
         real = reference_sharpness(Path(reference), pipeline.output_size)
         report["reference_sharpness"] = json_number(real)
-        report["sharpness"] = json_number(report["output_sharpness"] / real if output_sharpness else math.nan)
+        report["sharpness"] = json_number(sharpness / real)
     found = [distance for distance in recognized if distance is not None]
     if found:
         report["recognizer_distance_to_target_p50"] = json_number(np.median(found))

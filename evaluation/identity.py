@@ -64,9 +64,11 @@ class NearestIdentity:
         found = [descriptor for descriptor in map(recognize, faces) if descriptor is not None]
         return cls(recognize, np.stack(found)) if found else None
 
+    def nearest(self, descriptor: np.ndarray) -> float:
+        """The distance of a face's descriptor to the nearest reference."""
+        return float(np.linalg.norm(self.references - descriptor, axis=1).min())
+
     def distance(self, face: np.ndarray) -> float | None:
         """The distance of ``face`` (an image showing one face) to the nearest reference; None without a face."""
         descriptor = self.recognize(face)
-        if descriptor is None:
-            return None
-        return float(np.linalg.norm(self.references - descriptor, axis=1).min())
+        return None if descriptor is None else self.nearest(descriptor)

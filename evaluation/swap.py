@@ -234,8 +234,7 @@ def evaluate_swap(clip: str | Path, model_path: str | Path | None = None, json_o
                 own = nearest_b.recognize(frame.image[box])
                 swapped = nearest_b.recognize(output[box])
                 if own is not None and swapped is not None:
-                    to_b = float(np.linalg.norm(nearest_b.references - swapped, axis=1).min())
-                    recognized.append((to_b, float(np.linalg.norm(own - swapped))))
+                    recognized.append((nearest_b.nearest(swapped), float(np.linalg.norm(own - swapped))))
             if sheet is not None:
                 box = face_box(packet.points, frame.image.shape)
                 for tiles, image in ((driver_tiles, frame.image), (output_tiles, output)):

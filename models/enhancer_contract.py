@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from models.generator_contract import ModelContractError, metadata_text
+from models.generator_contract import ModelContractError, document_from_json, read_model_file
 
 ENHANCER_CONTRACT = "reenact-enhancer/1"
 
@@ -38,22 +38,13 @@ class EnhancerMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> "EnhancerMetadata":
-        data = json.loads(text)
-        data["value_range"] = tuple(data.get("value_range", (-1.0, 1.0)))
-        known = set(cls.__dataclass_fields__)
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return document_from_json(cls, text)
 
 
 def load_enhancer_file(path) -> tuple[bytes, EnhancerMetadata]:
     """Read an enhancer file and check what it is; clear errors only."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelContractError(f"enhancer {path}: no such file")
-    model_bytes = path.read_bytes()
-    try:
-        text = metadata_text(model_bytes)
-    except ModelContractError as error:
-        raise ModelContractError(f"enhancer {path}: {error}") from None
+    model_bytes, text = read_model_file(path, "enhancer")
     contract = json.loads(text).get("contract", "")
     if contract != ENHANCER_CONTRACT:
         raise ModelContractError(f"enhancer {path}: a {contract or 'generator'} model, not an enhancer "

@@ -65,10 +65,7 @@ class GeneratorMetadata:
 
     @classmethod
     def from_json(cls, text: str) -> "GeneratorMetadata":
-        data = json.loads(text)
-        data["value_range"] = tuple(data.get("value_range", (-1.0, 1.0)))
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return document_from_json(cls, text)
 
     @property
     def neutral(self) -> np.ndarray:
@@ -147,6 +144,14 @@ def _name(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def document_from_json(cls, text: str):
+    """A contract document (a frozen dataclass) from its JSON: the value range as a tuple,
+    settings this version does not know left out."""
+    data = json.loads(text)
+    data["value_range"] = tuple(data.get("value_range", (-1.0, 1.0)))
+    return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+
+
 def metadata_text(model_bytes: bytes) -> str:
     """The JSON document embedded by :func:`write_metadata`; raises ModelContractError."""
     from ai_edge_litert import schema_py_generated as schema
@@ -162,22 +167,36 @@ def metadata_text(model_bytes: bytes) -> str:
     raise ModelContractError("the model carries no reenact metadata (was it made by `reenact export`?)")
 
 
+def _generator_metadata(text: str) -> GeneratorMetadata:
+    contract = json.loads(text).get("contract", CONTRACT_VERSION)
+    if contract != CONTRACT_VERSION:
+        raise ModelContractError(f"not a generator but a {contract} model")
+    return GeneratorMetadata.from_json(text)
+
+
 def read_metadata(model_bytes: bytes) -> GeneratorMetadata:
     """The generator metadata embedded by :func:`write_metadata`; raises ModelContractError."""
-    text = metadata_text(model_bytes)
-    if json.loads(text).get("contract", CONTRACT_VERSION) != CONTRACT_VERSION:
-        raise ModelContractError(f"not a generator but a {json.loads(text)['contract']} model")
-    return GeneratorMetadata.from_json(text)
+    return _generator_metadata(metadata_text(model_bytes))
+
+
+def read_model_file(path: str | Path, what: str) -> tuple[bytes, str]:
+    """A model file's bytes and its metadata document; ModelContractError naming ``what`` and the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelContractError(f"{what} {path}: no such file")
+    model_bytes = path.read_bytes()
+    try:
+        return model_bytes, metadata_text(model_bytes)
+    except ModelContractError as error:
+        raise ModelContractError(f"{what} {path}: {error}") from None
 
 
 def load_generator_file(path: str | Path, expected_size: int | None = None) -> tuple[bytes, GeneratorMetadata]:
     """Read a generator file and check it against this front-end; clear errors only."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelContractError(f"model {path}: no such file")
-    model_bytes = path.read_bytes()
+    model_bytes, text = read_model_file(path, "model")
     try:
-        metadata = read_metadata(model_bytes)
+        metadata = _generator_metadata(text)
     except ModelContractError as error:
         raise ModelContractError(f"model {path}: {error}") from None
     if metadata.sketch_version != SKETCH_VERSION:

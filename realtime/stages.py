@@ -108,12 +108,9 @@ class StageTimer:
         try:
             yield
         finally:
-            self.record(stage, packet, (time.perf_counter() - start) * 1000.0)
-
-    def record(self, stage: str, packet: Packet, milliseconds: float) -> None:
-        """Count ``milliseconds`` as ``stage`` (a stage timed in parts)."""
-        packet.stage_ms[stage] = milliseconds
-        self.stats.add_stage(stage, milliseconds)
+            elapsed = (time.perf_counter() - start) * 1000.0
+            packet.stage_ms[stage] = elapsed
+            self.stats.add_stage(stage, elapsed)
 
 
 class LandmarkStages:

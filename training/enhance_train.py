@@ -26,15 +26,13 @@ import numpy as np
 from models.errors import UserError
 from models.files import write_bytes_atomically
 from training.checkpoints import (
-    CHECKPOINTS,
-    CHECKPOINTS_KEPT,
     checkpoint_to_load,
     latest_checkpoint,
     restore,
     weights_fingerprint,
 )
 from training.config import EnhanceConfig
-from training.monitor import run_steps
+from training.monitor import checkpointed, run_steps
 from training.restoration_figures import measure
 from training.sharp_faces import SharpFaces, align_folder, held_out_people, training_batch
 from training.train import TrainResult
@@ -133,14 +131,8 @@ def train_enhancer(config: EnhanceConfig, run_dir, resume: bool = False) -> Trai
     write_bytes_atomically(run_dir / "config.json", (config.to_json() + "\n").encode("utf-8"))
     train_faces, val_faces = run_faces(config, run_dir)
 
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     model = Enhancer(config)
-    checkpoint = model.checkpoint(step)
-    if resume:
-        restore(checkpoint, latest_checkpoint(run_dir), run_dir)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / CHECKPOINTS), max_to_keep=CHECKPOINTS_KEPT,
-                                         checkpoint_name="ckpt")
-    first_step = int(step.numpy())
+    step, manager, first_step = checkpointed(model.checkpoint, run_dir, resume)
     spec = [tf.TensorSpec((config.batch, side, side, 3), tf.float32) for side in (config.patch, 2 * config.patch)]
     train_step = tf.function(model.train_step, input_signature=spec, autograph=False)
 

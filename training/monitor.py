@@ -19,6 +19,22 @@ from models.files import write_bytes_atomically
 from training.train import Progress, StopRequest, write_image, write_scalar
 
 
+def checkpointed(make_checkpoint, run_dir: Path, resume: bool):
+    """(step counter, checkpoint manager, first step) for ``make_checkpoint(step)``: restored from the
+    run's latest checkpoint with ``resume``, at step 0 otherwise."""
+    import tensorflow as tf
+
+    from training.checkpoints import CHECKPOINTS, CHECKPOINTS_KEPT, latest_checkpoint, restore
+
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = make_checkpoint(step)
+    if resume:
+        restore(checkpoint, latest_checkpoint(run_dir), run_dir)
+    manager = tf.train.CheckpointManager(checkpoint, str(Path(run_dir) / CHECKPOINTS), max_to_keep=CHECKPOINTS_KEPT,
+                                         checkpoint_name="ckpt")
+    return step, manager, int(step.numpy())
+
+
 def run_steps(config, run_dir: Path, first_step: int, step_variable, manager,
               train_step: Callable[[int], dict], validate: Callable[[], tuple[dict, np.ndarray]],
               preview_tag: str) -> tuple[int, int | None, dict]:

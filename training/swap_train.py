@@ -23,15 +23,13 @@ from models.errors import UserError
 from models.files import write_bytes_atomically
 from models.sampling import spread
 from training.checkpoints import (
-    CHECKPOINTS,
-    CHECKPOINTS_KEPT,
     checkpoint_to_load,
     latest_checkpoint,
     restore,
     weights_fingerprint,
 )
 from training.config import SwapConfig
-from training.monitor import run_steps
+from training.monitor import checkpointed, run_steps
 from training.swap_data import Faces, batch, encoder_views, load_faces
 from training.train import TrainResult
 
@@ -161,14 +159,8 @@ def train_swap(config: SwapConfig, run_dir, resume: bool = False) -> TrainResult
                                                   tuple(a_faces.ids[i] for i in chosen)))
     _prepare_run_folder(config, run_dir, resume)
 
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     swap = FaceSwap(config)
-    checkpoint = swap.checkpoint(step)
-    if resume:
-        restore(checkpoint, latest_checkpoint(run_dir), run_dir)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / CHECKPOINTS), max_to_keep=CHECKPOINTS_KEPT,
-                                         checkpoint_name="ckpt")
-    first_step = int(step.numpy())
+    step, manager, first_step = checkpointed(swap.checkpoint, run_dir, resume)
     spec = [tf.TensorSpec((config.batch, config.size, config.size, channels), tf.float32)
             for channels in (3, 3, 1) * 2]
     train_step = tf.function(swap.train_step, input_signature=spec, autograph=False)
