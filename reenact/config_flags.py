@@ -14,7 +14,7 @@ from typing import Callable
 from models.errors import UserError
 from training.checkpoints import CHECKPOINTS
 
-PARSERS = {"int": int, "int | None": int, "float": float, "str": str}
+PARSERS = {"int": int, "int | None": int, "float": float, "str": str, "str | None": str}
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class, option_help: dict[str, str],

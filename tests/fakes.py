@@ -267,6 +267,26 @@ def write_synthetic_dataset(folder: Path, train_frames: int = 6, val_frames: int
 
 # ------------------------------------------------------------------ tiny generators
 
+def spread_weights(model, seed=0):
+    """He-normal kernels: an untrained pix2pix init (N(0, 0.02)) outputs a flat grey that
+    any converter reproduces; these weights make the output span [-1, 1], so parity means something."""
+    generator = np.random.default_rng(seed)
+
+    def spread(variable, fan_in):
+        variable.assign(generator.normal(0, np.sqrt(2 / fan_in), variable.shape).astype(np.float32))
+
+    for layer in model.layers:
+        if type(layer).__name__ == "SeparableConv2D":  # per-channel 3 x 3, then 1 x 1 across channels
+            spread(layer.depthwise_kernel, np.prod(layer.depthwise_kernel.shape[:2]))
+            spread(layer.pointwise_kernel, layer.pointwise_kernel.shape[-2])
+        elif hasattr(layer, "kernel"):
+            kernel = layer.kernel
+            fan_in = np.prod(kernel.shape[:-2]) * (kernel.shape[-1] if "transpose" in layer.name else kernel.shape[-2])
+            spread(kernel, fan_in)
+    return model
+
+
+
 
 def tiny_metadata(neutral: np.ndarray, size: int = TINY_SIZE, quantization: str = "fp32",
                   sketch_version: str = SKETCH_VERSION) -> GeneratorMetadata:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from models.errors import UserError
+from tests.fakes import spread_weights
 
 # Every test but one needs the trained run folder, and all of them TensorFlow: the module takes about 20 s.
 pytestmark = pytest.mark.slow
@@ -29,25 +30,6 @@ def small_data(sample_video, tmp_path_factory):
     return out
 
 
-def _spread_weights(model, seed=0):
-    """He-normal kernels: an untrained pix2pix init (N(0, 0.02)) outputs a flat grey that
-    any converter reproduces; these weights make the output span [-1, 1], so parity means something."""
-    generator = np.random.default_rng(seed)
-
-    def spread(variable, fan_in):
-        variable.assign(generator.normal(0, np.sqrt(2 / fan_in), variable.shape).astype(np.float32))
-
-    for layer in model.layers:
-        if type(layer).__name__ == "SeparableConv2D":  # per-channel 3 x 3, then 1 x 1 across channels
-            spread(layer.depthwise_kernel, np.prod(layer.depthwise_kernel.shape[:2]))
-            spread(layer.pointwise_kernel, layer.pointwise_kernel.shape[-2])
-        elif hasattr(layer, "kernel"):
-            kernel = layer.kernel
-            fan_in = np.prod(kernel.shape[:-2]) * (kernel.shape[-1] if "transpose" in layer.name else kernel.shape[-2])
-            spread(kernel, fan_in)
-    return model
-
-
 @pytest.fixture(scope="module")
 def tiny_model():
     import keras
@@ -55,7 +37,7 @@ def tiny_model():
     from models.networks import build_generator
 
     keras.utils.set_random_seed(0)
-    return _spread_weights(build_generator(size=SIZE, width=8))
+    return spread_weights(build_generator(size=SIZE, width=8))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +123,7 @@ def _export_variant(run_dir, small_data, path, quantization, **network):
     from training.tflite import ExportOptions
 
     keras.utils.set_random_seed(0)
-    model = _spread_weights(build_generator(size=SIZE, width=8, **network))
+    model = spread_weights(build_generator(size=SIZE, width=8, **network))
     config = json.loads((run_dir / "config.json").read_text())
     return export_model(model, path, small_data, run_dir, config, ExportOptions(quantization=quantization),
                         log=lambda message: None)

@@ -92,8 +92,12 @@ class TrainConfig(RunConfig):
     """Everything that defines a pix2pix training run."""
 
     RESUMABLE = RESUMABLE_FIELDS
+    BEFORE = {"init": None}  # runs saved before warm starts began from random weights
 
     data: str  # the prepared data set (folder with manifest.json)
+    # A generator file (.tflite) whose weights start the run (training.warm_start), or None
+    # for pix2pix's random ones; the file fixes the network's shape.
+    init: str | None = None
     # The network: the shipped model's unless asked otherwise (models.generator_recipe).
     size: int = SHIPPED.size
     width: int = SHIPPED.width

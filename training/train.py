@@ -45,6 +45,7 @@ from training.checkpoints import (
 )
 from training.config import TrainConfig
 from training.dataset import FrameArrays, first_of_clip, load_split, read_manifest, training_dataset
+from training.warm_start import read_start, warm_start
 
 __all__ = ["train", "load_generator", "make_strategy", "Pix2Pix", "TrainResult"]
 
@@ -330,6 +331,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
     checkpoint = gan.checkpoint(step)
     if resume:
         restore(checkpoint, latest_checkpoint(run_dir), run_dir)
+    elif config.init:
+        warm_start(gan.generator, read_start(config.init)[0], training_frames)
     # Every worker saves (saving may need collectives); only the chief's copy is kept.
     task_id = getattr(getattr(strategy, "cluster_resolver", None), "task_id", 0) or 0
     save_dir = run_dir / CHECKPOINTS if chief else run_dir / f".worker-{task_id}-{CHECKPOINTS}"
@@ -369,7 +372,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, strategy=None) -> 
 
     writer = tf.summary.create_file_writer(str(run_dir / "logs")) if chief else tf.summary.create_noop_writer()
     progress = Progress(first_step, config.steps, enabled=chief)
-    progress.write(f"training {run_dir} from step {first_step} to {config.steps}: "
+    start = "resumed" if resume else f"from {config.init}" if config.init else "random weights"
+    progress.write(f"training {run_dir} from step {first_step} to {config.steps} ({start}): "
                    f"{len(training_frames)} training and {len(validation_frames)} validation frames, "
                    f"{strategy.num_replicas_in_sync} replica(s), generator {gan.generator.count_params():,} "
                    f"and discriminator {gan.discriminator.count_params():,} parameters")

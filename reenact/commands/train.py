@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from models.default_model import generator_path
+from models.errors import UserError
 from models.generator_recipe import UPSAMPLE_MODES
 from reenact.config_flags import add_config_options, finish_training, resolve_run_config
 from training.config import PRECISIONS, TrainConfig
 from training.dataset import read_manifest
 from training.train import make_strategy, train
+from training.warm_start import ARCHITECTURE_KEYS, read_start
 
 # CLI options: TrainConfig field -> help; the default shown is the dataclass's. Every option
 # parses to None when absent: "the config's default" for a new run, "unchanged" for --resume.
 OPTION_HELP = {
+    "init": "start from this generator's weights: a .tflite file from `reenact export`, `default` or `fast` "
+            "(the shipped ones), or `none` for random weights; the file fixes the network's shape",
     "size": "crop size in pixels (default: the data set's)",
     "width": "generator base width",
     "depth": "U-Net levels (default: down to a 1 x 1 bottleneck)",
@@ -56,9 +61,24 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
     def new(given: dict) -> TrainConfig:
         size = int(read_manifest(Path(data))["size"])  # the data set's, unless --size says otherwise
-        return TrainConfig(data=data, **{"size": size, **given})
+        return TrainConfig(data=data, **{"size": size, **given, **start_options(given)})
 
     return resolve_run_config(args, TrainConfig, OPTION_HELP, {"data": data}, new)
+
+
+def start_options(given: dict) -> dict:
+    """``init`` as a file path, and the network shape its file fixes; UserError where a flag disagrees."""
+    init = given.get("init")
+    if init is None or init == "none":
+        return {"init": None}
+    path = generator_path(None if init == "default" else Path(init))
+    _, metadata = read_start(path)
+    shape = {key: metadata.architecture[key] for key in ARCHITECTURE_KEYS}
+    clashes = [f"--{key} {given[key]} (the file's: {shape[key]})" for key in shape
+               if given.get(key) is not None and given[key] != shape[key]]
+    if clashes:
+        raise UserError(f"--init {init} fixes the network's shape; drop {', '.join(clashes)}")
+    return {"init": str(Path(path).resolve()), **shape}
 
 
 def run(args: argparse.Namespace) -> int:
