@@ -49,6 +49,23 @@ def test_real_faces_pass_and_broken_ones_are_caught(target):
     assert report["distance_p50"] <= report["distance_p90"]
 
 
+def test_a_generator_poor_everywhere_does_not_set_itself_a_lenient_level(target):
+    out, manifest, crops = target
+    good = BrokenFrameMeasure.from_data(out, _faithful_generator(crops), manifest)
+    # Wax: every face smoothed hard and washed towards grey, far from every real crop.
+    waxy = BrokenFrameMeasure.from_data(
+        out, lambda sketch: cv2.addWeighted(cv2.GaussianBlur(crops[sketch.tobytes()], (0, 0), 6), 0.6,
+                                            np.full_like(crops[sketch.tobytes()], 128), 0.4, 0), manifest)
+    own_level = 2.3 * np.median(waxy.level[:, 0])
+    assert waxy.threshold < 0.8 * own_level  # the cap, not its own faces, sets the bar
+    report = waxy.report([waxy.distances(crops[key]) for key in list(crops)[-3:]])
+    assert report["level_cap"] is not None and report["broken_threshold"] < own_level
+    # Its own held-out faces now count as broken: the measure can no longer be fooled.
+    assert np.mean(waxy.level[:, 0] > waxy.threshold) > 0.5
+    # A working generator stays under the cap: its bar is its own level, as before.
+    assert good.threshold == pytest.approx(2.3 * np.median(good.level[:, 0]))
+
+
 def test_the_thumbnail_leaves_out_the_top_and_bottom_rows():
     face = np.zeros((256, 256, 3), np.uint8)
     face[:32] = 255  # only the top eighth differs
