@@ -86,10 +86,9 @@ class Alignment:
             return np.column_stack([mapped, points[:, 2] * self.scale]).astype(np.float32)
         return mapped.astype(np.float32)
 
-    def warp(self, image: np.ndarray) -> np.ndarray:
-        """The aligned ``size`` x ``size`` crop of a frame."""
-        return cv2.warpAffine(image, self.matrix, (self.size, self.size),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    def warp(self, image: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+        """The aligned ``size`` x ``size`` crop of a frame; beyond the frame, ``border`` (OpenCV's)."""
+        return cv2.warpAffine(image, self.matrix, (self.size, self.size), flags=cv2.INTER_LINEAR, borderMode=border)
 
     def unwarp(self, crop: np.ndarray, frame_shape: tuple[int, int]) -> np.ndarray:
         """A crop mapped back into a frame of ``(height, width)``."""

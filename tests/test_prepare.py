@@ -197,3 +197,43 @@ def test_whole_clips_are_held_out_and_none_of_them_is_trained_on(sample_video, t
     assert len(profile["shape_space"]["components"]) >= 1
     with pytest.raises(UserError, match="at least two sources"):
         prepare_data([sample_video], tmp_path / "one", PrepareOptions(size=64, every=15, holdout_clips=0.5))
+
+
+def test_coverage_reports_what_the_footage_shows_and_what_to_film(prepared):
+    out, report = prepared
+    coverage = json.loads((out / "target_profile.json").read_text())["coverage"]
+    assert coverage["frames"] == 11 and coverage == report.coverage.to_dict()
+    assert coverage["ranges"]["mouth_open"][1] > 0.1  # the sample opens its mouth wide
+    assert 0.0 <= coverage["blurred_share"] <= 1.0 and 0.0 <= coverage["edge_share"] <= 1.0
+    summary = report.summary()
+    assert "coverage of 11 training frames: head yaw" in summary
+    # The sample is a still portrait animated in the picture plane: it never turns or nods.
+    assert "turn your head" in summary and "nod" in summary
+
+
+def test_coverage_advice_follows_the_ranges():
+    from training.coverage import Coverage
+
+    full = {"yaw_deg": [-12, 10], "pitch_deg": [-6, 6], "mouth_open": [0.0, 0.5], "eye_open": [0.02, 0.3],
+            "brow_raise": [0.25, 0.4]}
+    assert Coverage.measure(full, [10.0] * 20, [0.0] * 20).missing() == []
+    calm = {**full, "mouth_open": [0.0, 0.2], "eye_open": [0.15, 0.3]}
+    advice = Coverage.measure(calm, [10.0] * 18 + [1.0] * 2, [0.0] * 18 + [0.3] * 2).missing()
+    assert advice[0].startswith("open your mouth wide") and advice[1].startswith("blink")
+    assert len(advice) == 2  # 10% blurred, 10% at the edge: not yet worth a word ...
+    advice = Coverage.measure(calm, [10.0] * 10 + [1.0] * 10, [0.3] * 20).missing()
+    assert any("50% of the frames are blurred" in line for line in advice)  # ... half of them is
+    assert any("near the picture's edge" in line for line in advice)
+
+
+def test_a_face_at_the_edge_is_mirrored_in_and_counted(tmp_path):
+    """A face cut by the picture's right edge: the crop's missing part is reflected, not streaked."""
+    from models.alignment import Alignment
+    from training.coverage import outside_share
+
+    matrix = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert outside_share(matrix, (100, 50), 100) == pytest.approx(0.5)  # half the crop lies beyond x = 50
+    assert outside_share(matrix, (100, 100), 100) == 0.0
+    frame = np.random.default_rng(0).integers(0, 256, (100, 50, 3), np.uint8)
+    crop = Alignment(matrix, 100).warp(frame, cv2.BORDER_REFLECT_101)
+    np.testing.assert_array_equal(crop[:, 50:52], frame[:, 48:46:-1])  # mirrored about the last column

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -32,6 +33,7 @@ from models.files import write_atomically, write_json
 from models.options import require
 from models.shape_space import ShapeSpace
 from models.sketch import SKETCH_VERSION
+from training.coverage import Coverage, face_detail, outside_share
 
 NEUTRAL_FRACTION = 0.2  # the share of training frames, smallest mouth opening first, that make the neutral face
 SPLITS = ("train", "val", "gap")
@@ -79,6 +81,7 @@ class PrepareReport:
     out_dir: Path
     sources: list[SourceReport] = field(default_factory=list)
     split_counts: dict[str, int] = field(default_factory=dict)
+    coverage: Coverage | None = None  # what the training frames show (training.coverage)
 
     def summary(self) -> str:
         lines = ["sources:"]
@@ -90,6 +93,8 @@ class PrepareReport:
         faces = sum(source.frames_with_face for source in self.sources)
         splits = ", ".join(f"{self.split_counts.get(name, 0)} {name}" for name in SPLITS)
         lines.append(f"prepared {faces} of {total} frames ({total - faces} skipped without a face): {splits}")
+        if self.coverage is not None:
+            lines.append(self.coverage.summary())
         lines.append(f"written to {self.out_dir}")
         return "\n".join(lines)
 
@@ -100,6 +105,8 @@ class _FrameRecord:
     frame_index: int
     landmarks: np.ndarray
     pose: np.ndarray
+    detail: float  # face detail of the crop (training.coverage.face_detail)
+    outside: float  # share of the crop outside the picture; NaN for frames of older runs
 
 
 def expand_inputs(paths) -> list[str]:
@@ -203,8 +210,8 @@ def build_target_profile(landmarks: list[np.ndarray], poses: list[np.ndarray]) -
     return profile
 
 
-def _load_valid_frame(path: Path, size: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(landmarks, pose) of a frame file from an earlier run, or None if it is missing or bad."""
+def _load_valid_frame(path: Path, size: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """(landmarks, pose, detail, outside) of a frame file from an earlier run, or None if it is missing or bad."""
     if not path.is_file():
         return None
     try:
@@ -212,7 +219,11 @@ def _load_valid_frame(path: Path, size: int) -> tuple[np.ndarray, np.ndarray] | 
             shapes_ok = (data["crop"].shape == (size, size, 3) and data["crop"].dtype == np.uint8
                          and data["sketch"].shape == (size, size, 3) and data["sketch"].dtype == np.uint8
                          and data["landmarks"].shape == (478, 3) and data["pose"].shape == (4, 4))
-            return (data["landmarks"].astype(np.float32), data["pose"].astype(np.float32)) if shapes_ok else None
+            if not shapes_ok:
+                return None
+            landmarks = data["landmarks"].astype(np.float32)
+            outside = float(data["outside"]) if "outside" in data.files else float("nan")
+            return (landmarks, data["pose"].astype(np.float32), face_detail(data["crop"], landmarks), outside)
     except Exception:  # noqa: BLE001 - a truncated or foreign file is simply redone
         return None
 
@@ -268,7 +279,7 @@ def _process_source(spec: str, name: str, frames_dir: Path, options: PrepareOpti
             reused = _load_valid_frame(path, options.size)
             if reused is not None:
                 report.frames_reused += 1
-                landmarks, pose = reused
+                landmarks, pose, detail, outside = reused
             else:
                 face = landmarker.detect(frame.image, int(round(frame.timestamp_ms)))
                 if face is None:
@@ -277,13 +288,18 @@ def _process_source(spec: str, name: str, frames_dir: Path, options: PrepareOpti
                 alignment = Alignment.from_landmarks(face.points, options.size, options.margin)
                 landmarks = alignment.apply(face.points).astype(np.float32)
                 pose = face.pose.astype(np.float32)
-                arrays = {"crop": alignment.warp(frame.image), "sketch": render_sketch(landmarks, options.size),
-                          "landmarks": landmarks, "pose": pose}
+                # The part of the crop beyond the picture mirrored in, not its edge pixels
+                # stretched into streaks that the generator would learn to draw.
+                crop = alignment.warp(frame.image, cv2.BORDER_REFLECT_101)
+                outside = outside_share(alignment.matrix, frame.image.shape, options.size)
+                detail = face_detail(crop, landmarks)
+                arrays = {"crop": crop, "sketch": render_sketch(landmarks, options.size),
+                          "landmarks": landmarks, "pose": pose, "outside": np.float32(outside)}
                 # Compressed: the black sketch shrinks about tenfold, so a 24,600-frame set
                 # fits a laptop's disk.
                 write_atomically(path, lambda file: np.savez_compressed(file, **arrays))
             report.frames_with_face += 1
-            records.append(_FrameRecord(frame_id, frame.index, landmarks, pose))
+            records.append(_FrameRecord(frame_id, frame.index, landmarks, pose, detail, outside))
         progress.close()
     if report.frames_total == 0:
         raise UserError(f"input {spec}: no frames could be decoded")
@@ -298,7 +314,7 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
     frames_dir = out_dir / "frames"
     frames_dir.mkdir(parents=True, exist_ok=True)
     report = PrepareReport(out_dir)
-    frame_entries, train_landmarks, train_poses = [], [], []
+    frame_entries, train_landmarks, train_poses, train_records = [], [], [], []
     held_out = held_out_sources(len(specs), options.holdout_clips)
     clips = tqdm(total=len(specs), desc="prepare", unit="clip", disable=len(specs) < 2)
     for position, (spec, name) in enumerate(zip(specs, _source_names(specs))):
@@ -317,12 +333,16 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
             if split == "train":
                 train_landmarks.append(record.landmarks)
                 train_poses.append(record.pose)
+                train_records.append(record)
     clips.close()
     if not frame_entries:
         names = ", ".join(Path(spec).name for spec in specs)
         raise UserError(f"no face found in any of {sum(s.frames_total for s in report.sources)} frames "
                         f"of {names}; the target must show one face, frontal and well lit")
     profile = build_target_profile(train_landmarks, train_poses)
+    report.coverage = Coverage.measure(profile["expression_ranges"], [r.detail for r in train_records],
+                                       [r.outside for r in train_records])
+    profile["coverage"] = report.coverage.to_dict()
     manifest = {
         "sketch_version": SKETCH_VERSION, "size": options.size, "margin": options.margin,
         "credit": options.credit, "every": options.every,
