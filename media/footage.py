@@ -17,8 +17,19 @@ from typing import Callable
 
 from models.options import require
 
-ADVICE = ("while it records: turn your head slowly left, right, up and down, talk, smile, frown, "
-          "blink, raise your brows; keep your face in view and the light in front of you")
+ADVICE = ("keep your face in the middle of the picture, the light in front of you; "
+          "do what each line says while it records")
+# What to do, and from which share of the recording on: the ranges a generator must see to
+# draw them (training.coverage lists the same, and says afterwards what is still missing).
+STEPS = (
+    (0.0, "look at the camera and talk"),
+    (0.15, "turn your head slowly left and right, about 15 degrees each way"),
+    (0.35, "nod: look a little up, then a little down"),
+    (0.5, "open your mouth wide (a yawn, an 'O'), then smile broadly"),
+    (0.65, "raise your eyebrows, then frown"),
+    (0.75, "blink, and close your eyes for a moment"),
+    (0.85, "talk again, moving your head naturally"),
+)
 
 
 @dataclass(frozen=True)
@@ -71,13 +82,20 @@ def record_footage(options: RecordOptions, log: Callable[[str], None] = print,
             sleep(1.0)
         bar = tqdm(total=round(options.seconds, 1), unit="s", desc="recording", leave=False,
                    disable=not sys.stderr.isatty(), bar_format="{desc}: {n:.1f}/{total:.1f} s {bar}")
+
+        def say(text: str) -> None:  # above the progress bar where there is one
+            log(text) if bar.disable else bar.write(text, file=sys.stderr)
+
         start_ms = None
+        steps = list(STEPS)
         try:
             for frame in source:
                 start_ms = frame.timestamp_ms if start_ms is None else start_ms
                 elapsed = (frame.timestamp_ms - start_ms) / 1000.0
                 if elapsed >= options.seconds:
                     break
+                while steps and elapsed >= steps[0][0] * options.seconds:
+                    say(f"{elapsed:3.0f} s: {steps.pop(0)[1]}")
                 if recording is None:  # the first frame gives the size
                     height, width = frame.image.shape[:2]
                     recording = Recording(options.out, width, height, source.fps)

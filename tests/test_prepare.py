@@ -206,7 +206,7 @@ def test_coverage_reports_what_the_footage_shows_and_what_to_film(prepared):
     assert coverage["ranges"]["mouth_open"][1] > 0.1  # the sample opens its mouth wide
     assert 0.0 <= coverage["blurred_share"] <= 1.0 and 0.0 <= coverage["edge_share"] <= 1.0
     summary = report.summary()
-    assert "coverage of 11 training frames: head yaw" in summary
+    assert "coverage of 11 frames: head yaw" in summary
     # The sample is a still portrait animated in the picture plane: it never turns or nods.
     assert "turn your head" in summary and "nod" in summary
 
@@ -215,7 +215,7 @@ def test_coverage_advice_follows_the_ranges():
     from training.coverage import Coverage
 
     full = {"yaw_deg": [-12, 10], "pitch_deg": [-6, 6], "mouth_open": [0.0, 0.5], "eye_open": [0.02, 0.3],
-            "brow_raise": [0.25, 0.4]}
+            "brow_raise": [0.22, 0.42]}
     assert Coverage.measure(full, [10.0] * 20, [0.0] * 20).missing() == []
     calm = {**full, "mouth_open": [0.0, 0.2], "eye_open": [0.15, 0.3]}
     advice = Coverage.measure(calm, [10.0] * 18 + [1.0] * 2, [0.0] * 18 + [0.3] * 2).missing()

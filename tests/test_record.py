@@ -2,7 +2,7 @@
 
 import pytest
 
-from media.footage import RecordOptions, record_footage
+from media.footage import STEPS, RecordOptions, record_footage
 from media.sources import SampleSource
 from models import metrics
 from reenact.cli import main
@@ -16,8 +16,12 @@ def test_records_the_asked_seconds_of_the_source_after_a_countdown(tmp_path, cap
     fps = SampleSource().fps
     assert report.frames == round(2.0 * fps) and not report.interrupted
     assert report.seconds == pytest.approx(2.0)
-    assert messages[1:] == ["recording in 3 ...", "recording in 2 ...", "recording in 1 ..."]
-    assert "turn your head" in messages[0] and pauses == [1.0, 1.0, 1.0]
+    assert messages[1:4] == ["recording in 3 ...", "recording in 2 ...", "recording in 1 ..."]
+    assert "middle of the picture" in messages[0] and pauses == [1.0, 1.0, 1.0]
+    # While it records, what to do next, each at its share of the time.
+    assert [message.split(": ", 1)[1] for message in messages[4:]] == [what for _, what in STEPS]
+    assert [float(message.split(" s:")[0]) for message in messages[4:]] == [
+        round(share * 2.0) for share, _ in STEPS]
     frames = decode_video(out)
     assert len(frames) == report.frames
     # The footage is the source's own frames (H.264 at visually lossless quality), unlabelled.
@@ -72,5 +76,7 @@ def test_the_verb_writes_the_file_and_says_what_is_next(tmp_path, capsys):
     assert main(["record", "--source", "sample", "--seconds", "1", "--countdown", "0", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"reenact prepare {out}" in printed
+    # Then what the footage is short of: the sample is a portrait that never turns or nods.
+    assert "coverage of 10 frames" in printed and "turn your head" in printed and "nod" in printed
     assert len(decode_video(out)) == round(SampleSource().fps)
 

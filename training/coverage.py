@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from models.metrics import sharpness
+from models import expression
+from models.metrics import robust_range, sharpness
 from models.swap_mask import face_mask
 
 EDGE_SHARE = 0.02  # a crop with more than this share outside the picture is an edge frame
@@ -33,9 +34,15 @@ WANTED = (
     ("pitch_deg", 10.0, "nod: look a little up and a little down"),
     ("mouth_open", 0.35, "open your mouth wide (a yawn, an 'O'), and talk"),
     ("eye_open", None, "blink, and close your eyes for a moment"),
-    ("brow_raise", 0.08, "raise your eyebrows, and frown"),
+    ("brow_raise", 0.18, "raise your eyebrows, and frown"),
 )
 EYES_CLOSED = 0.06  # the eye-opening measure of a closed eye (lid gap over eye width)
+
+
+def expression_ranges(landmarks: list[np.ndarray], poses: list[np.ndarray]) -> dict:
+    """2nd to 98th percentile of each of :data:`models.expression.EXPRESSION_MEASURES` over the frames."""
+    measures = [expression.expression_measures(points, pose) for points, pose in zip(landmarks, poses)]
+    return {name: robust_range([m[name] for m in measures]) for name in expression.EXPRESSION_MEASURES}
 
 
 def outside_share(matrix: np.ndarray, frame_shape: tuple[int, ...], size: int) -> float:
@@ -92,7 +99,7 @@ class Coverage:
             low, high = self.ranges.get(name, (float("nan"), float("nan")))
             return f"{low:.{digits}f} to {high:.{digits}f}{unit}"
 
-        lines = [f"coverage of {self.frames} training frames: head yaw {span('yaw_deg', ' deg', 0)}, "
+        lines = [f"coverage of {self.frames} frames: head yaw {span('yaw_deg', ' deg', 0)}, "
                  f"pitch {span('pitch_deg', ' deg', 0)}; mouth opening {span('mouth_open')}, "
                  f"eyes {span('eye_open')}, brows {span('brow_raise')}; "
                  f"{self.blurred_share:.0%} blurred, {self.edge_share:.0%} at the picture's edge"]
@@ -104,3 +111,33 @@ class Coverage:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def coverage_of_video(path, every: int = 3, size: int = 256) -> Coverage:
+    """The coverage of a clip's every ``every``-th frame, as ``prepare`` would report it
+    (``reenact record`` says with it what the footage it just filmed is missing)."""
+    from tqdm import tqdm
+
+    from media.sources import open_source
+    from models.alignment import Alignment
+    from models.errors import UserError
+    from models.landmarker import FaceLandmarker, LandmarkerOptions
+
+    landmarks, poses, details, outside = [], [], [], []
+    with open_source(str(path)) as source, FaceLandmarker(LandmarkerOptions(video_mode=True)) as landmarker:
+        total = -(-source.frame_count // every) if source.frame_count else None
+        for frame in tqdm(source, total=total, desc="checking the footage", unit="frame", leave=False):
+            if frame.index % every:
+                continue
+            face = landmarker.detect(frame.image, int(round(frame.timestamp_ms)))
+            if face is None:
+                continue
+            alignment = Alignment.from_landmarks(face.points, size)
+            points = alignment.apply(face.points)
+            landmarks.append(points)
+            poses.append(face.pose)
+            details.append(face_detail(alignment.warp(frame.image), points))
+            outside.append(outside_share(alignment.matrix, frame.image.shape, size))
+    if not landmarks:
+        raise UserError(f"{path}: no face found in the footage; film one face, frontal and well lit")
+    return Coverage.measure(expression_ranges(landmarks, poses), details, outside)

@@ -26,14 +26,14 @@ import numpy as np
 from tqdm import tqdm
 
 from media.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from models import expression, metrics
+from models import face_topology as topology
 from models.alignment import DEFAULT_MARGIN, DEFAULT_SIZE
 from models.errors import UserError
 from models.files import write_atomically, write_json
 from models.options import require
 from models.shape_space import ShapeSpace
 from models.sketch import SKETCH_VERSION
-from training.coverage import Coverage, face_detail, outside_share
+from training.coverage import Coverage, expression_ranges, face_detail, outside_share
 
 NEUTRAL_FRACTION = 0.2  # the share of training frames, smallest mouth opening first, that make the neutral face
 SPLITS = ("train", "val", "gap")
@@ -197,13 +197,11 @@ def build_target_profile(landmarks: list[np.ndarray], poses: list[np.ndarray]) -
     """
     if not landmarks:
         raise UserError("no training frames to build the target profile from; give a longer video")
-    measures = [expression.expression_measures(points, pose) for points, pose in zip(landmarks, poses)]
-    mouth = np.array([m["mouth_open"] for m in measures])
+    mouth = np.array([topology.mouth_opening(points) for points in landmarks])
     neutral_count = max(1, int(np.ceil(len(landmarks) * NEUTRAL_FRACTION)))
     closest = np.argsort(mouth, kind="stable")[:neutral_count]
     neutral = np.median(np.stack([landmarks[i] for i in closest]), axis=0).astype(np.float32)
-    ranges = {name: metrics.robust_range([m[name] for m in measures]) for name in expression.EXPRESSION_MEASURES}
-    profile = {"neutral_landmarks": neutral.tolist(), "expression_ranges": ranges,
+    profile = {"neutral_landmarks": neutral.tolist(), "expression_ranges": expression_ranges(landmarks, poses),
                "frames": len(landmarks), "neutral_frames": int(neutral_count)}
     if len(landmarks) >= 2:
         profile["shape_space"] = ShapeSpace.fit(np.stack(landmarks)).to_dict()

@@ -1,6 +1,7 @@
 """Film your own training footage from the webcam.
 
-A countdown, a note to turn the head and talk, then N seconds to a file (``media.footage``).
+A countdown, then N seconds to a file with a line telling what to do next (``media.footage``), then
+what the footage is still short of (``training.coverage``).
 """
 
 from __future__ import annotations
@@ -32,4 +33,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no webcam found; plug one in, or pass --source INDEX")
     report = record_footage(RecordOptions(source, args.out, args.seconds, args.countdown))
     print(report.summary())
-    return 130 if report.interrupted else 0
+    if report.interrupted:
+        return 130
+    from training.coverage import coverage_of_video
+
+    print(coverage_of_video(args.out).summary())  # what the footage shows, and what to film again
+    return 0
