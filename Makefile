@@ -53,9 +53,9 @@ bench: install
 S1_CREDIT := Trained on GRID audio-visual corpus speaker s1 (Cooke et al. 2006), CC BY 4.0; frames cropped and resized.
 default-model: install
 	$(VENV)/bin/reenact prepare ../shared/data/target_s1 --out data/s1 --every 4 --holdout-clips 0.1 --credit "$(S1_CREDIT)"
-	$(VENV)/bin/reenact train data/s1 --out runs/s1_w24 --appearance --width 24 --steps 2400 --mouth-from 1800
+	$(VENV)/bin/reenact train data/s1 --out runs/s1_w24 --init none --appearance --width 24 --steps 2400 --mouth-from 1800
 	$(VENV)/bin/reenact export runs/s1_w24 --out models/default_generator.tflite --quant int8
-	$(VENV)/bin/reenact train data/s1 --out runs/s1_w16 --appearance --width 16 --steps 2400 --mouth-from 1800
+	$(VENV)/bin/reenact train data/s1 --out runs/s1_w16 --init none --appearance --width 16 --steps 2400 --mouth-from 1800
 	$(VENV)/bin/reenact export runs/s1_w16 --out models/fast_generator.tflite --quant int8
 	$(VENV)/bin/reenact eval --data data/s1 --json out/default_eval.json --grid docs/validation_grid.jpg
 	$(VENV)/bin/python -m benchmarks.drivers --model models/default_generator.tflite --reference data/s1 --out out/drivers

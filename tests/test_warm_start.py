@@ -146,3 +146,29 @@ def test_train_init_starts_from_the_file_and_takes_its_shape(exported, source, s
     assert cli.main(["train", str(small_data), "--out", str(tmp_path / "other"), "--init", str(exported),
                      "--width", "16"]) == 2
     assert "--init" in capsys.readouterr().err
+
+
+def _resolved(argv):
+    import argparse
+
+    from reenact.commands import train as train_command
+
+    parser = argparse.ArgumentParser()
+    train_command.add_arguments(parser)
+    return train_command.resolve_config(parser.parse_args(argv))
+
+
+def test_a_new_run_starts_from_the_shipped_generator_with_the_quick_schedule(tmp_path):
+    from models.default_model import generator_path
+    from tests.fakes import write_synthetic_dataset
+
+    data = write_synthetic_dataset(tmp_path / "data", train_frames=2, val_frames=1, size=256)
+    config = _resolved([str(data), "--out", str(tmp_path / "run")])
+    assert config.init == str(generator_path(None).resolve())
+    assert (config.width, config.appearance, config.steps, config.mouth_from) == (24, True, 500, 300)
+    assert _resolved([str(data), "--out", str(tmp_path / "run"), "--preset", "thorough", "--steps", "900"]).steps == 900
+    scratch = _resolved([str(data), "--out", str(tmp_path / "run"), "--init", "none"])
+    assert (scratch.init, scratch.width, scratch.steps, scratch.mouth_from) == (None, 16, 1500, 1100)
+    small = write_synthetic_dataset(tmp_path / "small", train_frames=2, val_frames=1, size=64)
+    with pytest.raises(UserError, match="prepare it with --size 256, or pass --init none"):
+        _resolved([str(small), "--out", str(tmp_path / "run")])

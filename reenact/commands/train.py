@@ -18,7 +18,8 @@ from training.warm_start import ARCHITECTURE_KEYS, read_start
 # parses to None when absent: "the config's default" for a new run, "unchanged" for --resume.
 OPTION_HELP = {
     "init": "start from this generator's weights: a .tflite file from `reenact export`, `default` or `fast` "
-            "(the shipped ones), or `none` for random weights; the file fixes the network's shape",
+            "(the shipped ones), or `none` for random weights; the file fixes the network's shape "
+            "(default: default, the shipped generator: a minute of footage then only has to teach the face)",
     "size": "crop size in pixels (default: the data set's)",
     "width": "generator base width",
     "depth": "U-Net levels (default: down to a 1 x 1 bottleneck)",
@@ -45,6 +46,9 @@ OPTION_HELP = {
     "seed": "seed of weights and data order",
 }
 CHOICES = {"upsample": UPSAMPLE_MODES, "precision": PRECISIONS}
+# Schedules (steps, lip term from) for a run started from a trained generator, measured on
+# short clips (docs/training.md): validation settles within a few hundred steps.
+PRESETS = {"quick": {"steps": 500, "mouth_from": 300}, "thorough": {"steps": 1500, "mouth_from": 1100}}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder to create or resume")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN at its latest checkpoint (same data order and optimiser state)")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                        help="the schedule: quick (500 steps, about 2 minutes on two cores from the shipped "
+                             "generator) or thorough (1500 steps, about 6 minutes); --steps and --mouth-from "
+                             "override it (default: quick, or thorough with --init none)")
     add_config_options(parser, TrainConfig, OPTION_HELP, CHOICES)
 
 
@@ -61,15 +69,20 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
     def new(given: dict) -> TrainConfig:
         size = int(read_manifest(Path(data))["size"])  # the data set's, unless --size says otherwise
-        return TrainConfig(data=data, **{"size": size, **given, **start_options(given)})
+        start = start_options(given, size)
+        preset = PRESETS[args.preset or ("quick" if start["init"] else "thorough")]
+        return TrainConfig(data=data, **{"size": size, **preset, **given, **start})
 
+    if args.resume and args.preset is not None:
+        raise UserError("--preset names a new run's schedule; with --resume, pass --steps to train longer")
     return resolve_run_config(args, TrainConfig, OPTION_HELP, {"data": data}, new)
 
 
-def start_options(given: dict) -> dict:
-    """``init`` as a file path, and the network shape its file fixes; UserError where a flag disagrees."""
-    init = given.get("init")
-    if init is None or init == "none":
+def start_options(given: dict, data_size: int) -> dict:
+    """``init`` as a file path, and the network shape its file fixes; UserError where a flag or the
+    data set (of ``data_size``-pixel frames) disagrees."""
+    init = given.get("init", "default")
+    if init == "none":
         return {"init": None}
     path = generator_path(None if init == "default" else Path(init))
     _, metadata = read_start(path)
@@ -77,7 +90,10 @@ def start_options(given: dict) -> dict:
     clashes = [f"--{key} {given[key]} (the file's: {shape[key]})" for key in shape
                if given.get(key) is not None and given[key] != shape[key]]
     if clashes:
-        raise UserError(f"--init {init} fixes the network's shape; drop {', '.join(clashes)}")
+        raise UserError(f"--init {init} fixes the network's shape; drop {', '.join(clashes)}, or pass --init none")
+    if shape["size"] != data_size:
+        raise UserError(f"--init {init} draws {shape['size']}-pixel faces but the data set holds {data_size}-pixel "
+                        f"frames; prepare it with --size {shape['size']}, or pass --init none")
     return {"init": str(Path(path).resolve()), **shape}
 
 
