@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.11, no GPU, no webcam, no display):
 #   make demo   installs everything into .venv and runs the live loop on the embedded sample
-#   make test   installs everything into .venv (as root also Debian's xvfb) and runs the tests
+#   make test   installs everything into .venv (as root also Debian's xvfb and chromium) and runs the tests
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -33,13 +33,15 @@ lock:
 demo: install
 	$(VENV)/bin/reenact live --source sample --output out/demo.mp4 --stats out/demo_stats.json
 
-# Xvfb gives the one test of a real OpenCV window a display. It is a test-only system
-# package, so where it cannot be installed (not root, no apt) that test skips with the reason.
+# Xvfb gives the one test of a real OpenCV window a display, and chromium the studio's page a
+# real browser. They are test-only system packages, so where they cannot be installed (not
+# root, no apt) those tests skip with the reason.
 display:
-	@command -v Xvfb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { apt-get install -y -qq --no-install-recommends xvfb || \
-	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends xvfb; }; } >/dev/null 2>&1; } || \
-	  echo "note: Xvfb is not installed (apt-get install -y xvfb); the real-window test will skip"
+	@{ command -v Xvfb >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -qq --no-install-recommends xvfb chromium || \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends xvfb chromium; }; } >/dev/null 2>&1; } || \
+	  echo "note: Xvfb or chromium is not installed (apt-get install -y xvfb chromium); their tests will skip"
 
 test: install display
 	$(VENV)/bin/python -m pytest -q

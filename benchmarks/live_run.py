@@ -135,10 +135,12 @@ def _megabytes(value_bytes: float) -> float:
     return round(value_bytes / 2**20, 1)
 
 
-def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> dict:
+def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None, extra_sinks: tuple[Sink, ...] = ()
+                 ) -> dict:
     """Run the live loop for ``warmup + frames`` output frames; the figures of the last ``frames``.
 
     ``feed`` is the opened source (from :func:`open_feed`); by default one is opened here.
+    ``extra_sinks`` get every frame too (the studio's preview, to measure what it costs).
     """
     feed = feed if feed is not None else open_feed(options.source, options.camera_fps)
     controls = Controls("target")
@@ -152,7 +154,7 @@ def measure_live(options: LiveBenchOptions, feed: FrameSource | None = None) -> 
                         mode=options.mode, enhancer_path=options.enhancer_path)
     rss_before = psutil.Process().memory_info().rss
     with ResourceSampler() as sampler:
-        summary = run_live(config, sinks=[meter], source=feed, controls=controls, stats=recorder)
+        summary = run_live(config, sinks=[meter, *extra_sinks], source=feed, controls=controls, stats=recorder)
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports kilobytes
     if meter.start is None or meter.end is None:
         raise UserError(f"the live loop stopped ({summary['stopped_by']}) after {meter.delivered} frames, "

@@ -243,13 +243,15 @@ class LivePipeline:
 
 
 def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameSource | None = None,
-             controls: Controls | None = None, stats: RunStats | None = None) -> dict:
+             controls: Controls | None = None, stats: RunStats | None = None, extra_sinks: tuple[Sink, ...] = (),
+             report=None) -> dict:
     """Run the live loop as configured; returns (and writes, with ``stats_path``) the stats.
 
     The model is loaded and checked before any camera opens. ``sinks`` and ``source``
-    replace the ones ``config`` names (tests, embedding); ``controls`` lets a caller stop
-    the loop from another thread; ``stats`` lets a caller (the benchmark) keep every
-    frame's figures.
+    replace the ones ``config`` names (tests, embedding); ``extra_sinks`` go beside the
+    configured ones (the studio's preview); ``report`` gets each output's failure line
+    (default: stderr); ``controls`` lets a caller stop the loop from another thread;
+    ``stats`` lets a caller (the benchmark) keep every frame's figures.
     """
     runner = GeneratorRunner.from_file(GeneratorOptions(config.model_path, config.num_threads))
     require_mode(runner.metadata, config.mode, config.model_path)
@@ -265,7 +267,8 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
         with opened, live_landmarker(config.pipeline.landmarker) as landmarker:
             if sinks is None:
                 sinks = build_sinks(config, controls, stats, provenance)
-            sink_set = SinkSet(sinks, opened.fps)
+            sinks = [*sinks, *extra_sinks]
+            sink_set = SinkSet(sinks, opened.fps) if report is None else SinkSet(sinks, opened.fps, report)
             front, back = build_stages(runner, landmarker, stats, config.pipeline, controls, sink_set, retargeter,
                                        enhancer, config.mode)
             front.warm_up()

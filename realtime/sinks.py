@@ -64,6 +64,10 @@ class Controls:
             self._enhance = not self._enhance
             return self._enhance
 
+    def set_enhance(self, on: bool) -> None:
+        with self._lock:
+            self._enhance = bool(on)
+
     @property
     def layout(self) -> str:
         with self._lock:
@@ -80,6 +84,11 @@ class Controls:
             now = self._motion_scales[which]
             self._motion_scales[which] = MOTION_SCALES[(MOTION_SCALES.index(now) + 1) % len(MOTION_SCALES)]
             return self._motion_scales[which]
+
+    def set_motion(self, which: str, scale: float) -> None:
+        """Set what the configured "pose" or "expression" gain is multiplied by (the studio's controls)."""
+        with self._lock:
+            self._motion_scales[which] = float(scale)
 
     def motion_scales(self) -> tuple[float, float]:
         """What the configured pose and expression gains are multiplied by now."""

@@ -26,6 +26,7 @@ VERBS = {
     "export": "export a trained generator to TFLite with metadata",
     "eval": "measure a generator on a data set's validation split, or on a driver clip",
     "live": "run the live loop: source to labelled synthetic face",
+    "studio": "the live loop in a page you can click: preview, figures, source, model, outputs, gains",
     "bench": "measure frame rate, latency and variants",
     "verify": "say whether an image or video carries the invisible watermark, and whose",
 }
