@@ -30,7 +30,7 @@ from models.default_model import DEFAULT_ENHANCER, generator_path
 from models.errors import UserError
 from models.files import write_json
 from models.generator_contract import load_generator_file
-from realtime.sinks import Controls, Sink, hud_lines
+from realtime.sinks import Controls, Sink, display_available, hud_lines
 from realtime.stats import RunStats
 
 SETTINGS_FILE = "studio.json"
@@ -42,6 +42,7 @@ SHIPPED_MODELS = {
     "autoencoder": ("swap, autoencoder", "autoencoder", "swap"),
 }
 GAINS = (0.0, 0.5, 1.0)  # what the page offers for the pose and expression gains
+CAMERA_SIZES = ((1280, 720), (1920, 1080), (640, 480))  # what the page offers for the virtual camera
 PREVIEW_DRIVER = 0.25  # the driver's thumbnail: this share of the preview's width
 MESSAGES_KEPT = 5
 
@@ -63,6 +64,7 @@ class StudioSettings:
     layout: str = "target"
     virtualcam: bool = False
     camera_size: tuple = (1280, 720)
+    window: bool = False  # the plain OpenCV window too (with its keys), where there is a display
     recording: str | None = None  # the file being recorded to, or None
 
     @classmethod
@@ -230,8 +232,8 @@ class Studio:
         path, mode, label = model_choice(settings.model)
         _, metadata = load_generator_file(path)
         self.running_model = f"{label}: {Path(path).name}, mode {mode}; {metadata.credit}"
-        outputs = tuple(["virtualcam"] if settings.virtualcam else []) + \
-            ((settings.recording,) if settings.recording else ())
+        outputs = tuple(["window"] if settings.window else []) + \
+            tuple(["virtualcam"] if settings.virtualcam else []) + ((settings.recording,) if settings.recording else ())
         config = LiveConfig(source=settings.source, model_path=path, outputs=outputs, num_threads=self.threads,
                             loop=not settings.source.isdigit(), camera_size=tuple(settings.camera_size), mode=mode,
                             enhancer_path=DEFAULT_ENHANCER if DEFAULT_ENHANCER.is_file() else None)
@@ -265,7 +267,7 @@ class Studio:
 
     def change(self, **changes) -> None:
         """New settings: the live ones applied at once, the others by restarting the loop; saved."""
-        restart_keys = {"source", "model", "virtualcam", "camera_size", "recording"}
+        restart_keys = {"source", "model", "virtualcam", "camera_size", "recording", "window"}
         with self._lock:
             self.settings = replace(self.settings, **changes)
             if self.save_to is not None:
@@ -299,6 +301,16 @@ class Studio:
             self.change(model=str(value))
         elif action == "virtualcam":
             self.change(virtualcam=bool(value))
+        elif action == "camera_size":
+            size = tuple(int(side) for side in str(value).lower().split("x")) if "x" in str(value) else None
+            if size not in CAMERA_SIZES:
+                raise UserError(f"virtual camera size {value}: expected one of "
+                                f"{', '.join(f'{w}x{h}' for w, h in CAMERA_SIZES)}")
+            self.change(camera_size=size)
+        elif action == "window":
+            if value and not display_available():
+                raise UserError("no display here for a window; the page's preview shows the same frames")
+            self.change(window=bool(value))
         elif action == "record":
             self._record(value)
         elif action == "quit":
@@ -340,6 +352,7 @@ class Studio:
 
     def status(self) -> dict:
         summary = self.stats.summary()
+        width, height = self.settings.camera_size
         return {
             "running": self.running,
             "settings": asdict(self.settings),
@@ -350,8 +363,10 @@ class Studio:
             "hud": hud_lines(self.stats),
             "frames_out": summary["frames_out"],
             "frames_dropped": summary["frames_dropped"],
-            "outputs": ["preview", *(["virtualcam"] if self.settings.virtualcam else []),
+            "outputs": ["preview", *(["window"] if self.settings.window else []),
+                        *([f"virtualcam {width}x{height}"] if self.settings.virtualcam else []),
                         *([self.settings.recording] if self.settings.recording else [])],
+            "camera_sizes": [f"{w}x{h}" for w, h in CAMERA_SIZES],
             "messages": list(self.messages),
             "cameras": [{"value": index, "label": f"camera {index}: {name}"} for index, name in cameras()],
             "models": self.models(),

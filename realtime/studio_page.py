@@ -59,7 +59,8 @@ PAGE = """<!doctype html>
         <label>expression <select id="expression_gain"></select></label></div>
     </section>
     <section><h2>Outputs</h2>
-      <div class="row"><label><input id="virtualcam" type="checkbox"> virtual camera</label></div>
+      <div class="row"><label><input id="virtualcam" type="checkbox"> virtual camera</label>
+        <select id="camera_size"></select><label><input id="window" type="checkbox"> window</label></div>
       <div class="row"><input id="record-file" type="text" value="out/studio.mp4">
         <button id="record">record</button></div>
       <div class="row"><a id="snapshot" href="/preview.jpg" download="snapshot.jpg">snapshot (s)</a>
@@ -107,6 +108,8 @@ function show(s) {
   fill($("expression_gain"), gains, s.settings.expression_gain);
   $("enhance").checked = s.settings.enhance;
   $("virtualcam").checked = s.settings.virtualcam;
+  $("window").checked = s.settings.window;
+  fill($("camera_size"), s.camera_sizes.map((size) => ({value: size, label: size})), s.settings.camera_size.join("x"));
   $("record").textContent = s.settings.recording ? "stop recording" : "record";
   $("messages").innerHTML = "";
   for (const m of s.messages.slice().reverse()) {
@@ -131,6 +134,8 @@ $("enhance").onchange = () => control("enhance", $("enhance").checked);
 $("pose_gain").onchange = () => control("pose_gain", Number($("pose_gain").value));
 $("expression_gain").onchange = () => control("expression_gain", Number($("expression_gain").value));
 $("virtualcam").onchange = () => control("virtualcam", $("virtualcam").checked);
+$("camera_size").onchange = () => control("camera_size", $("camera_size").value);
+$("window").onchange = () => control("window", $("window").checked);
 $("record").onclick = () => control("record", status && status.settings.recording ? "" : $("record-file").value);
 $("reset").onclick = () => control("reset");
 $("quit").onclick = () => control("quit");

@@ -158,6 +158,22 @@ def test_a_missing_virtual_camera_says_how_to_set_one_up_and_the_preview_goes_on
     assert any(text.startswith("virtual camera: none available") and hint in text for text in messages), messages
 
 
+def test_the_virtual_camera_size_and_the_window_are_outputs_the_page_can_choose(studio, monkeypatch):
+    import realtime.studio
+
+    studio, url = studio
+    status, figures = _post(url, "camera_size", "1920x1080")
+    assert status == 200 and figures["settings"]["camera_size"] == [1920, 1080]
+    status, figures = _post(url, "virtualcam", True)
+    assert "virtualcam 1920x1080" in figures["outputs"]
+    status, reply = _post(url, "camera_size", "1000x1000")
+    assert status == 400 and "1280x720" in reply["error"]
+    monkeypatch.setattr(realtime.studio, "display_available", lambda: False)
+    status, reply = _post(url, "window", True)
+    assert status == 400 and "no display" in reply["error"]
+    _frames(studio, 5)  # the refusals left the loop running
+
+
 def test_live_controls_apply_at_once_and_settings_are_remembered_until_reset(studio, tmp_path):
     from realtime.studio import StudioSettings
 
