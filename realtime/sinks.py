@@ -143,6 +143,26 @@ def hud_lines(stats: RunStats, fits: Callable[[str], bool] = lambda text: True) 
     return lines + [line]
 
 
+def outlined_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
+    """White text with a black outline, legible on any picture, drawn into ``image``.
+
+    The outline is the text's own strokes grown by two pixels: OpenCV's fonts advance each
+    letter further the thicker they are drawn, so a thick black copy under a thin white one
+    drifts off to the right, letter by letter (the HUD used to read as two offset copies).
+    """
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    left, top = max(0, origin[0] - 3), max(0, origin[1] - height - 3)
+    right, bottom = min(image.shape[1], origin[0] + width + 3), min(image.shape[0], origin[1] + baseline + 3)
+    if right <= left or bottom <= top:
+        return
+    region = image[top:bottom, left:right]  # only the text's box: the HUD redraws every frame
+    mask = np.zeros(region.shape[:2], np.uint8)
+    cv2.putText(mask, text, (origin[0] - left, origin[1] - top), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
+    region[cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0] = 0
+    alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
+    region[:] = (region * (1.0 - alpha) + 255.0 * alpha).astype(np.uint8)
+
+
 class WindowSink(Sink):
     """An OpenCV window with a HUD; its keys drive :class:`Controls`.
 
@@ -188,12 +208,10 @@ class WindowSink(Sink):
         scale = line_height / 30
 
         def fits(text: str) -> bool:
-            return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 3)[0][0] <= frame.shape[1] - 16
+            return cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= frame.shape[1] - 20
 
         for number, line in enumerate(hud_lines(self.stats, fits)):
-            origin = (8, top + number * line_height)
-            cv2.putText(shown, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(shown, line, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+            outlined_text(shown, line, (8, top + number * line_height), scale)
         return shown
 
     def _handle_key(self, key: int, frame: np.ndarray) -> None:

@@ -345,3 +345,23 @@ def test_the_hud_wraps_the_stage_timings_within_the_frame():
     assert len(lines) > 2 and all(fits(line) for line in lines)  # several lines, none past the edge
     assert all(f"{stage} 12.3" in " ".join(lines) for stage in stages)  # and every stage on one of them
     assert len(hud_lines(stats)) == 2  # with room enough, one line of timings
+
+
+def test_hud_text_and_its_outline_line_up_letter_for_letter():
+    """The window's figures are white on a black outline; a thick black copy of the text used
+    to drift right of the thin white one, letter by letter, until the two read as offset copies."""
+    from realtime.sinks import outlined_text
+
+    image = np.full((60, 900, 3), 128, np.uint8)
+    text = "ms: landmarks 3.0 smooth 0.0 retarget 0.8 sketch 0.3 motion 1.8 generator 5.0 warp 0.2"
+    outlined_text(image, text, (8, 40), 0.6)
+    grey = image[:, :, 0].astype(int)
+    white_columns = np.flatnonzero((grey > 200).any(axis=0))
+    black_columns = np.flatnonzero((grey < 30).any(axis=0))
+    assert len(white_columns) > 0 and len(black_columns) > 0
+    # The outline reaches two or three pixels past the letters on either side, never more.
+    assert 0 <= white_columns[0] - black_columns[0] <= 3
+    assert 0 <= black_columns[-1] - white_columns[-1] <= 3
+    # And inside the text, every white pixel has outline within three pixels of it.
+    near_black = cv2.dilate((grey < 30).astype(np.uint8), np.ones((7, 7), np.uint8))
+    assert near_black[grey > 200].all()
