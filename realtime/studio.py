@@ -336,7 +336,10 @@ class Studio:
         path = Path(str(path))
         if path.suffix.lower() not in RECORDING_SUFFIXES:
             raise UserError(f"recording {path}: expected a file ending in {', '.join(RECORDING_SUFFIXES)}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UserError(f"recording {path}: cannot make its folder ({error.strerror})") from None
         self.change(recording=str(path))
         self.say(f"recording to {path}")
 

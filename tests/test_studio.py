@@ -139,6 +139,9 @@ def test_recording_from_the_page_writes_a_playable_labelled_file(studio, tmp_pat
     frames = decode_video(out)
     assert len(frames) >= 20 and all(label_present(frame) for frame in frames)
     assert any(f"recorded {out}" in message["text"] for message in figures["messages"])
+    (tmp_path / "a_file").write_text("")
+    status, reply = _post(url, "record", str(tmp_path / "a_file" / "clip.mp4"))
+    assert status == 400 and "cannot make its folder" in reply["error"]
 
 
 def test_a_missing_virtual_camera_says_how_to_set_one_up_and_the_preview_goes_on(studio):
