@@ -237,3 +237,21 @@ def test_a_face_at_the_edge_is_mirrored_in_and_counted(tmp_path):
     frame = np.random.default_rng(0).integers(0, 256, (100, 50, 3), np.uint8)
     crop = Alignment(matrix, 100).warp(frame, cv2.BORDER_REFLECT_101)
     np.testing.assert_array_equal(crop[:, 50:52], frame[:, 48:46:-1])  # mirrored about the last column
+
+
+def test_the_stored_appearance_photo_avoids_frames_cut_by_the_picture_edge(tmp_path):
+    from tests.fakes import write_synthetic_dataset
+    from training.export import choose_appearance
+
+    data = write_synthetic_dataset(tmp_path / "data", train_frames=3, val_frames=1)
+    manifest = json.loads((data / "manifest.json").read_text())
+    profile = json.loads((data / "target_profile.json").read_text())
+    train_ids = [frame["id"] for frame in manifest["frames"] if frame["split"] == "train"]
+    nearest, _ = choose_appearance(data, manifest, profile)  # frames of older runs: no edge recorded
+    for frame_id in train_ids:  # now the nearest-neutral frame ran off the picture, the others did not
+        path = data / "frames" / f"{frame_id}.npz"
+        with np.load(path) as frame:
+            arrays = dict(frame)
+        np.savez(path, **arrays, outside=np.float32(0.3 if frame_id == nearest else 0.0))
+    chosen, crop = choose_appearance(data, manifest, profile)
+    assert chosen != nearest and chosen in train_ids and crop.shape == (64, 64, 3)

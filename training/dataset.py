@@ -82,6 +82,13 @@ def read_frame(data_dir: Path, frame_id: str, keys: tuple[str, ...]) -> dict[str
                         "rerun `reenact prepare`") from None
 
 
+def outside_share(data_dir: Path, frame_id: str) -> float:
+    """The share of a prepared frame's crop that lay outside the picture (mirrored in by
+    ``prepare``); NaN for frames prepared before it was recorded."""
+    with np.load(Path(data_dir) / "frames" / f"{frame_id}.npz", allow_pickle=False) as frame:
+        return float(frame["outside"]) if "outside" in frame.files else float("nan")
+
+
 def mouth_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 1) uint8: 1 inside the outer lip line, widened by MOUTH_MARGIN."""
     mask = np.zeros((size, size), np.uint8)

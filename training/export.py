@@ -22,7 +22,7 @@ import numpy as np
 from models.errors import UserError
 from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
-from training.dataset import load_split, read_frame, read_manifest, read_target_profile
+from training.dataset import load_split, outside_share, read_frame, read_manifest, read_target_profile
 from training.tflite import ExportOptions, ExportReport, convert, float32_copy, parity_psnr
 
 # A run's kind (config.json "mode") -> (module, function) of its exporter; "reenact" is this module's.
@@ -62,11 +62,17 @@ def takes_appearance(model) -> bool:
 def choose_appearance(data_dir: Path, manifest: dict, profile: dict) -> tuple[str, np.ndarray]:
     """(frame id, crop) of the training frame nearest the target's neutral face: the photo
     the live loop gives an appearance generator. Near-neutral, so the driver's expression is
-    what changes it, and the retargeted sketches (built on that neutral) fit it."""
+    what changes it, and the retargeted sketches (built on that neutral) fit it. Only frames
+    whose crop lies within the picture are candidates where there are any: a photo with a
+    mirrored-in edge would put that edge into every live frame."""
     from tqdm import tqdm
+
+    from training.coverage import EDGE_SHARE
 
     neutral = np.asarray(profile["neutral_landmarks"], np.float32)
     ids = [frame["id"] for frame in manifest["frames"] if frame["split"] == "train"]
+    inside = [frame_id for frame_id in ids if not outside_share(data_dir, frame_id) > EDGE_SHARE]
+    ids = inside or ids
     distances = [float(np.mean(np.linalg.norm(read_frame(data_dir, frame_id, ("landmarks",))["landmarks"][:, :2]
                                               - neutral[:, :2], axis=1)))
                  for frame_id in tqdm(ids, desc="choosing the appearance photo", unit="frame", leave=False)]
