@@ -158,15 +158,17 @@ def _resolved(argv):
     return train_command.resolve_config(parser.parse_args(argv))
 
 
-def test_a_new_run_starts_from_the_shipped_generator_with_the_quick_schedule(tmp_path):
+def test_a_new_run_starts_from_the_shipped_generator_with_the_thorough_schedule(tmp_path):
     from models.default_model import generator_path
     from tests.fakes import write_synthetic_dataset
 
     data = write_synthetic_dataset(tmp_path / "data", train_frames=2, val_frames=1, size=256)
     config = _resolved([str(data), "--out", str(tmp_path / "run")])
     assert config.init == str(generator_path(None).resolve())
-    assert (config.width, config.appearance, config.steps, config.mouth_from) == (24, True, 500, 300)
-    assert _resolved([str(data), "--out", str(tmp_path / "run"), "--preset", "thorough", "--steps", "900"]).steps == 900
+    assert (config.width, config.appearance, config.steps, config.mouth_from) == (24, True, 1500, 1100)
+    quick = _resolved([str(data), "--out", str(tmp_path / "run"), "--preset", "quick"])
+    assert (quick.steps, quick.mouth_from) == (500, 300)
+    assert _resolved([str(data), "--out", str(tmp_path / "run"), "--preset", "quick", "--steps", "900"]).steps == 900
     scratch = _resolved([str(data), "--out", str(tmp_path / "run"), "--init", "none"])
     assert (scratch.init, scratch.width, scratch.steps, scratch.mouth_from) == (None, 16, 1500, 1100)
     small = write_synthetic_dataset(tmp_path / "small", train_frames=2, val_frames=1, size=64)

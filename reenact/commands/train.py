@@ -46,8 +46,8 @@ OPTION_HELP = {
     "seed": "seed of weights and data order",
 }
 CHOICES = {"upsample": UPSAMPLE_MODES, "precision": PRECISIONS}
-# Schedules (steps, lip term from) for a run started from a trained generator, measured on
-# short clips (docs/training.md): validation settles within a few hundred steps.
+# Schedules (steps, lip term from), measured on three short clips from the shipped generator
+# (docs/training.md): quick already matches its PSNR; thorough's faces keep more detail.
 PRESETS = {"quick": {"steps": 500, "mouth_from": 300}, "thorough": {"steps": 1500, "mouth_from": 1100}}
 
 
@@ -57,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN at its latest checkpoint (same data order and optimiser state)")
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
-                        help="the schedule: quick (500 steps, about 2 minutes on two cores from the shipped "
-                             "generator) or thorough (1500 steps, about 6 minutes); --steps and --mouth-from "
-                             "override it (default: quick, or thorough with --init none)")
+                        help="the schedule: thorough (1500 steps: 7-11 minutes on two cores from the shipped "
+                             "generator, sharper faces) or quick (500 steps: 2.5-3.5 minutes); --steps and "
+                             "--mouth-from override it (default: thorough)")
     add_config_options(parser, TrainConfig, OPTION_HELP, CHOICES)
 
 
@@ -70,8 +70,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     def new(given: dict) -> TrainConfig:
         size = int(read_manifest(Path(data))["size"])  # the data set's, unless --size says otherwise
         start = start_options(given, size)
-        preset = PRESETS[args.preset or ("quick" if start["init"] else "thorough")]
-        return TrainConfig(data=data, **{"size": size, **preset, **given, **start})
+        return TrainConfig(data=data, **{"size": size, **PRESETS[args.preset or "thorough"], **given, **start})
 
     if args.resume and args.preset is not None:
         raise UserError("--preset names a new run's schedule; with --resume, pass --steps to train longer")
