@@ -394,3 +394,22 @@ def test_an_appearance_run_trains_validates_and_reloads(data_dir, tmp_path):
     batch = frames.sketches[:1].astype(np.float32) / 127.5 - 1.0
     photo = frames.photos[:1].astype(np.float32) / 127.5 - 1.0
     assert np.asarray(generator([batch, photo], training=False)).shape == photo.shape
+
+
+def test_the_remaining_time_counts_the_pauses_for_checkpoints_and_validation(monkeypatch, capsys):
+    """0.2 s a step, but a 30 s checkpoint and validation every 100 steps: the ETA must include
+    them (at the last 25 steps' pace alone it said 1 minute where 2.5 remained)."""
+    import training.train as train_module
+
+    clock = {"now": 0.0}
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock["now"])
+    progress = train_module.Progress(0, 1000, enabled=True)
+    clock["now"] = 20.0  # the first steps trace the graph: slow, and not the pace
+    for step in range(1, 501):
+        clock["now"] += 0.2 + (30.0 if step % 100 == 0 else 0.0)
+        progress.step(step, {"loss": 1.0} if step % 25 == 0 else None)
+    progress.close()
+    line = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step 475/1000")][-1]
+    # Steps 26 to 475 took 450 x 0.2 s + 4 x 30 s = 210 s: 0.47 s a step, 525 to go: 4.1 minutes
+    # (the last 25 steps' pace, 0.2 s, would promise 1.75).
+    assert line.endswith("0.20 s/step, ETA 4 min"), line

@@ -262,7 +262,13 @@ class StopRequest:
 
 
 class Progress:
-    """A tqdm bar plus a plain log line every few steps (readable in a nohup log)."""
+    """A tqdm bar plus a plain log line every few steps (readable in a nohup log).
+
+    The remaining time is the steps left at the run's average pace since its first logged
+    step, so the checkpoints, batch-norm recalibrations and validations that come every few
+    hundred steps are counted in it (a pace from the last few steps alone left them out and
+    promised half the time they took); the first steps, which trace the graph, are not.
+    """
 
     def __init__(self, first_step: int, total_steps: int, enabled: bool):
         from tqdm import tqdm
@@ -270,19 +276,26 @@ class Progress:
         self.enabled = enabled
         interactive = sys.stderr.isatty()
         self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True,
-                        disable=not enabled or not interactive, mininterval=1.0)
+                        disable=not enabled or not interactive, mininterval=1.0, smoothing=0.0)
         self.total = total_steps
         self.mark = (first_step, time.perf_counter())
+        self.pace_from: tuple[int, float] | None = None  # (step, time) of the first logged step
 
     def step(self, step: int, losses: dict | None) -> None:
         self.bar.update(1)
         if losses is None or not self.enabled:
             return
         self.bar.set_postfix({name: f"{value:.3f}" for name, value in losses.items()}, refresh=False)
+        now = time.perf_counter()
         first, started = self.mark
-        seconds_per_step = (time.perf_counter() - started) / max(1, step - first)
-        self.mark = (step, time.perf_counter())
-        remaining = (self.total - step) * seconds_per_step / 60
+        seconds_per_step = (now - started) / max(1, step - first)
+        self.mark = (step, now)
+        if self.pace_from is None:
+            self.pace_from = (step, now)
+            average = seconds_per_step
+        else:
+            average = (now - self.pace_from[1]) / max(1, step - self.pace_from[0])
+        remaining = (self.total - step) * average / 60
         text = " ".join(f"{name} {value:.4f}" for name, value in losses.items())
         self.write(f"step {step}/{self.total}: {text} | {seconds_per_step:.2f} s/step, ETA {remaining:.0f} min")
 
