@@ -32,7 +32,7 @@ def _page_client(url: str, stop: threading.Event, counts: dict) -> None:
             while not stop.is_set():
                 if not reply.read(65536):
                     break
-                counts["stream_bytes"] = counts.get("stream_bytes", 0) + 1
+                counts["stream_reads"] = counts.get("stream_reads", 0) + 1
 
     reader = threading.Thread(target=stream, daemon=True)
     reader.start()
@@ -60,7 +60,7 @@ def measure(options, with_page: bool) -> dict:
     client.start()
     try:
         figures = measure_live(options, extra_sinks=(studio.preview,))
-        page = {"status_polls": counts.get("status", 0), "stream_reads": counts.get("stream_bytes", 0)}
+        page = {"status_polls": counts.get("status", 0), "stream_reads": counts.get("stream_reads", 0)}
         return {**figures, "page": page}
     finally:
         stop.set()

@@ -268,7 +268,7 @@ def run_live(config: LiveConfig, sinks: list[Sink] | None = None, source: FrameS
             if sinks is None:
                 sinks = build_sinks(config, controls, stats, provenance)
             sinks = [*sinks, *extra_sinks]
-            sink_set = SinkSet(sinks, opened.fps) if report is None else SinkSet(sinks, opened.fps, report)
+            sink_set = SinkSet(sinks, opened.fps, report)
             front, back = build_stages(runner, landmarker, stats, config.pipeline, controls, sink_set, retargeter,
                                        enhancer, config.mode)
             front.warm_up()

@@ -368,11 +368,11 @@ def _report(message: str) -> None:
 class SinkSet:
     """Sends each frame to every working sink; a failing sink is reported once and dropped."""
 
-    def __init__(self, sinks: list[Sink], fps: float, report: Callable[[str], None] = _report):
+    def __init__(self, sinks: list[Sink], fps: float, report: Callable[[str], None] | None = None):
         if not sinks:
             raise ValueError("got no sinks, expected at least one")
         self.fps = fps
-        self.report = report
+        self.report = report or _report  # default: one line on stderr
         self._pending = list(sinks)  # not opened yet: opened with the first frame
         self._open: list[Sink] = []
         self.failed: dict[str, str] = {}  # sink name -> why it failed

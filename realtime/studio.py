@@ -29,7 +29,7 @@ from media.sources import FrameSource, open_source
 from models.default_model import DEFAULT_ENHANCER, generator_path
 from models.errors import UserError
 from models.files import write_json
-from models.generator_contract import load_generator_file
+from models.generator_contract import GeneratorMetadata, load_generator_file
 from realtime.sinks import Controls, Sink, display_available, hud_lines
 from realtime.stats import RunStats
 
@@ -82,14 +82,15 @@ class StudioSettings:
         write_json(Path(path), asdict(self))
 
 
-def model_choice(model: str) -> tuple[Path, str, str]:
-    """(file, mode, label) of a shipped model's name or a .tflite path; UserError for a file
-    that is not a model this version runs."""
+def model_choice(model: str) -> tuple[Path, str, str, GeneratorMetadata]:
+    """(file, mode, label, metadata) of a shipped model's name or a .tflite path; UserError for a
+    file that is not a model this version runs."""
     if model in SHIPPED_MODELS:
         label, name, mode = SHIPPED_MODELS[model]
-        return generator_path(None if name is None else Path(name), mode), mode, label
+        path = generator_path(None if name is None else Path(name), mode)
+        return path, mode, label, load_generator_file(path)[1]
     _, metadata = load_generator_file(model)
-    return Path(model), "swap" if metadata.mode == "swap" else "reenact", Path(model).name
+    return Path(model), "swap" if metadata.mode == "swap" else "reenact", Path(model).name, metadata
 
 
 def cameras(devices: Path = Path("/sys/class/video4linux")) -> list[tuple[str, str]]:
@@ -222,6 +223,11 @@ class Studio:
                 self._thread = None
 
     @property
+    def controls(self) -> Controls | None:
+        """The running loop's controls (a new one each start), None before the first."""
+        return self._controls
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
@@ -229,8 +235,7 @@ class Studio:
         from realtime.pipeline import LiveConfig
 
         settings = self.settings
-        path, mode, label = model_choice(settings.model)
-        _, metadata = load_generator_file(path)
+        path, mode, label, metadata = model_choice(settings.model)
         self.running_model = f"{label}: {Path(path).name}, mode {mode}; {metadata.credit}"
         outputs = tuple(["window"] if settings.window else []) + \
             tuple(["virtualcam"] if settings.virtualcam else []) + ((settings.recording,) if settings.recording else ())

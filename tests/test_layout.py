@@ -65,13 +65,19 @@ def test_imports_run_one_way():
     assert back_edges(REPOSITORY) == []
 
 
+def fake_layout(root: Path, modules: dict[str, str]) -> None:
+    """The project's package folders under ``root``, holding only ``modules`` (path -> source)."""
+    for package in ALLOWED:
+        (root / package).mkdir()
+    for path, source in modules.items():
+        (root / path).write_text(source)
+
+
 def test_a_back_edge_is_caught(tmp_path):
     # The same check on a copy of the layout with one import against the direction.
-    for package in ALLOWED:
-        (tmp_path / package).mkdir()
-    (tmp_path / "models" / "contract.py").write_text("from realtime.pipeline import LivePipeline\n")
-    (tmp_path / "media" / "late.py").write_text("def f():\n    import training.train\n")
-    (tmp_path / "realtime" / "fine.py").write_text("from provenance import watermark\nimport numpy\n")
+    fake_layout(tmp_path, {"models/contract.py": "from realtime.pipeline import LivePipeline\n",
+                           "media/late.py": "def f():\n    import training.train\n",
+                           "realtime/fine.py": "from provenance import watermark\nimport numpy\n"})
     assert back_edges(tmp_path) == ["media/late.py:2 imports training.train",
                                     "models/contract.py:1 imports realtime.pipeline",
                                     "models/contract.py:1 imports realtime.pipeline.LivePipeline"]
@@ -111,11 +117,9 @@ def test_no_two_modules_import_each_other():
 
 
 def test_an_import_circle_is_caught(tmp_path):
-    for package in ALLOWED:
-        (tmp_path / package).mkdir()
-    (tmp_path / "realtime" / "pipeline.py").write_text("def f():\n    from realtime.swap_stages import SwapBack\n")
-    (tmp_path / "realtime" / "swap_stages.py").write_text("from realtime.pipeline import BackStages\n")
-    (tmp_path / "realtime" / "stages.py").write_text("import numpy\n")
+    fake_layout(tmp_path, {"realtime/pipeline.py": "def f():\n    from realtime.swap_stages import SwapBack\n",
+                           "realtime/swap_stages.py": "from realtime.pipeline import BackStages\n",
+                           "realtime/stages.py": "import numpy\n"})
     assert import_circles(tmp_path) == [["realtime.pipeline", "realtime.swap_stages"]]
 
 

@@ -182,13 +182,13 @@ def test_live_controls_apply_at_once_and_settings_are_remembered_until_reset(stu
 
     studio, url = studio
     _frames(studio)
-    loops_before = studio._thread
+    loops_stats = studio.stats  # a restart would make new ones
     for action, value in (("pose_gain", 0.5), ("expression_gain", 0.0), ("enhance", False), ("calibrate", None),
                           ("layout", None)):
         status, _ = _post(url, action, value)
         assert status == 200, action
-    assert studio._thread is loops_before  # none of these restarted the loop
-    assert studio._controls.motion_scales() == (0.5, 0.0) and not studio._controls.enhance
+    assert studio.stats is loops_stats  # none of these restarted the loop
+    assert studio.controls.motion_scales() == (0.5, 0.0) and not studio.controls.enhance
     saved = StudioSettings.load(tmp_path / "studio.json")
     assert (saved.pose_gain, saved.expression_gain, saved.enhance, saved.layout) == (0.5, 0.0, False, "side-by-side")
     status, reply = _post(url, "pose_gain", 0.7)

@@ -16,7 +16,7 @@ import numpy as np
 
 from models.errors import UserError
 from training.config import TrainConfig
-from training.dataset import FrameArrays, first_of_clip
+from training.dataset import FrameArrays, first_of_clip, network_inputs
 
 CHECKPOINTS = "checkpoints"  # folder inside RUN
 CHECKPOINTS_KEPT = 3
@@ -125,12 +125,9 @@ def recalibrate_batch_norm(generator, frames: FrameArrays, batch: int, seed: int
     """
     order = np.random.default_rng(seed).permutation(len(frames))[:RECALIBRATION_FRAMES]
     batch = min(batch, len(frames))
+    firsts = first_of_clip(frames) if len(generator.inputs) == 2 else None  # an appearance generator's photos
     with _without_dropout_and_with_momentum(generator) as set_momentum:
         for count, start in enumerate(range(0, len(order) - batch + 1, batch), start=1):
             set_momentum(1.0 - 1.0 / count)  # a running mean: batch k weighs 1/k
-            sketches = frames.sketches[order[start:start + batch]].astype(np.float32) / 127.5 - 1.0
-            if len(generator.inputs) == 2:  # an appearance generator: each clip's first frame
-                appearances = first_of_clip(frames)[order[start:start + batch]]
-                generator([sketches, frames.photos[appearances].astype(np.float32) / 127.5 - 1.0], training=True)
-            else:
-                generator(sketches, training=True)
+            inputs = network_inputs(frames, order[start:start + batch], firsts)
+            generator(inputs if len(inputs) == 2 else inputs[0], training=True)

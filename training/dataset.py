@@ -82,7 +82,7 @@ def read_frame(data_dir: Path, frame_id: str, keys: tuple[str, ...]) -> dict[str
                         "rerun `reenact prepare`") from None
 
 
-def outside_share(data_dir: Path, frame_id: str) -> float:
+def recorded_outside_share(data_dir: Path, frame_id: str) -> float:
     """The share of a prepared frame's crop that lay outside the picture (mirrored in by
     ``prepare``); NaN for frames prepared before it was recorded."""
     with np.load(Path(data_dir) / "frames" / f"{frame_id}.npz", allow_pickle=False) as frame:
@@ -146,6 +146,16 @@ def first_of_clip(frames: FrameArrays) -> np.ndarray:
     validation and evaluation measure an appearance generator (the clip's first frame given,
     the rest of the clip drawn from sketches)."""
     return np.array([members[0] for members in clip_members(frames)], dtype=np.int64)
+
+
+def network_inputs(frames: FrameArrays, indices, firsts: np.ndarray | None = None) -> list[np.ndarray]:
+    """The generator's float32 [-1, 1] inputs for ``frames[indices]``: the sketches, and with
+    ``firsts`` (:func:`first_of_clip`, for an appearance generator) each frame's clip's first
+    frame as its photo, as validation, evaluation and the batch-norm statistics give it."""
+    sketches = frames.sketches[indices].astype(np.float32) / 127.5 - 1.0
+    if firsts is None:
+        return [sketches]
+    return [sketches, frames.photos[firsts[indices]].astype(np.float32) / 127.5 - 1.0]
 
 
 def appearance_schedule(frames: FrameArrays, seed: int, indices: np.ndarray, first_step: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from models.errors import UserError
 from models.files import write_bytes_atomically
 from models.generator_contract import GeneratorMetadata, write_metadata
-from training.dataset import load_split, outside_share, read_frame, read_manifest, read_target_profile
+from training.dataset import load_split, read_frame, read_manifest, read_target_profile, recorded_outside_share
 from training.tflite import ExportOptions, ExportReport, convert, float32_copy, parity_psnr
 
 # A run's kind (config.json "mode") -> (module, function) of its exporter; "reenact" is this module's.
@@ -71,7 +71,7 @@ def choose_appearance(data_dir: Path, manifest: dict, profile: dict) -> tuple[st
 
     neutral = np.asarray(profile["neutral_landmarks"], np.float32)
     ids = [frame["id"] for frame in manifest["frames"] if frame["split"] == "train"]
-    inside = [frame_id for frame_id in ids if not outside_share(data_dir, frame_id) > EDGE_SHARE]
+    inside = [frame_id for frame_id in ids if not recorded_outside_share(data_dir, frame_id) > EDGE_SHARE]
     ids = inside or ids
     distances = [float(np.mean(np.linalg.norm(read_frame(data_dir, frame_id, ("landmarks",))["landmarks"][:, :2]
                                               - neutral[:, :2], axis=1)))

@@ -312,7 +312,7 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
     frames_dir = out_dir / "frames"
     frames_dir.mkdir(parents=True, exist_ok=True)
     report = PrepareReport(out_dir)
-    frame_entries, train_landmarks, train_poses, train_records = [], [], [], []
+    frame_entries, train_records = [], []
     held_out = held_out_sources(len(specs), options.holdout_clips)
     clips = tqdm(total=len(specs), desc="prepare", unit="clip", disable=len(specs) < 2)
     for position, (spec, name) in enumerate(zip(specs, _source_names(specs))):
@@ -329,15 +329,13 @@ def prepare_data(inputs, out_dir, options: PrepareOptions = PrepareOptions()) ->
                                   "frame_index": record.frame_index, "split": split})
             report.split_counts[split] = report.split_counts.get(split, 0) + 1
             if split == "train":
-                train_landmarks.append(record.landmarks)
-                train_poses.append(record.pose)
                 train_records.append(record)
     clips.close()
     if not frame_entries:
         names = ", ".join(Path(spec).name for spec in specs)
         raise UserError(f"no face found in any of {sum(s.frames_total for s in report.sources)} frames "
                         f"of {names}; the target must show one face, frontal and well lit")
-    profile = build_target_profile(train_landmarks, train_poses)
+    profile = build_target_profile([r.landmarks for r in train_records], [r.pose for r in train_records])
     report.coverage = Coverage.measure(profile["expression_ranges"], [r.detail for r in train_records],
                                        [r.outside for r in train_records])
     profile["coverage"] = report.coverage.to_dict()

@@ -44,7 +44,7 @@ from training.checkpoints import (
     weights_fingerprint,
 )
 from training.config import TrainConfig
-from training.dataset import FrameArrays, first_of_clip, load_split, read_manifest, training_dataset
+from training.dataset import FrameArrays, first_of_clip, load_split, network_inputs, read_manifest, training_dataset
 from training.warm_start import read_start, warm_start
 
 __all__ = ["train", "load_generator", "make_strategy", "Pix2Pix", "TrainResult"]
@@ -183,13 +183,8 @@ def validate(generate, frames: FrameArrays, appearance: bool = False) -> tuple[d
     appearances = first_of_clip(frames)
     outputs = []
     for start in range(0, len(frames), VALIDATION_BATCH):
-        batch = slice(start, start + VALIDATION_BATCH)
-        sketches = frames.sketches[batch].astype(np.float32) / 127.5 - 1.0
-        if appearance:
-            photos = frames.photos[appearances[batch]].astype(np.float32) / 127.5 - 1.0
-            outputs.append(_to_uint8(np.asarray(generate(sketches, photos))))
-        else:
-            outputs.append(_to_uint8(np.asarray(generate(sketches))))
+        inputs = network_inputs(frames, slice(start, start + VALIDATION_BATCH), appearances if appearance else None)
+        outputs.append(_to_uint8(np.asarray(generate(*inputs))))
     generated = np.concatenate(outputs)
     scored = [index for index in range(len(frames)) if not appearance or appearances[index] != index]
     pairs = [(generated[index], frames.photos[index]) for index in scored or range(len(frames))]

@@ -17,17 +17,20 @@ mode, which normalises with batch statistics, starts from the same faces.
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 
 import numpy as np
 
 from models.errors import UserError
 from models.generator_contract import GeneratorMetadata, load_generator_file
-from training.dataset import FrameArrays, first_of_clip
+from models.generator_recipe import GeneratorShape
+from training.dataset import FrameArrays, first_of_clip, network_inputs
 
 __all__ = ["ARCHITECTURE_KEYS", "file_weights", "warm_start"]
 
-# The generator options (TrainConfig.generator_options) that a file's weights fix.
-ARCHITECTURE_KEYS = ("size", "width", "depth", "upsample", "appearance")
+# The generator options (models.generator_recipe.GeneratorShape) that a file's weights fix:
+# all but dropout, which only training uses.
+ARCHITECTURE_KEYS = tuple(field.name for field in fields(GeneratorShape) if field.name != "dropout")
 STATISTICS_FRAMES = 256  # frames whose activations set the recovered batch norms' statistics
 _LAYER = re.compile(r"/((?:down|up)\d+_conv|output_conv)(?:_\d+)?/")
 
@@ -127,14 +130,11 @@ def _fit_batch_norm(generator, norms: list, frames: FrameArrays) -> None:
     sums = [0.0] * len(norms)
     squares = [0.0] * len(norms)
     seen = 0
-    appearances = first_of_clip(frames)
+    firsts = first_of_clip(frames) if len(generator.inputs) == 2 else None  # an appearance generator's photos
     for start in range(0, count, 8):
         chosen = order[start:start + 8]
-        sketches = frames.sketches[chosen].astype(np.float32) / 127.5 - 1.0
-        inputs = sketches
-        if len(generator.inputs) == 2:
-            inputs = [sketches, frames.photos[appearances[chosen]].astype(np.float32) / 127.5 - 1.0]
-        outputs = probe(inputs, training=False)
+        inputs = network_inputs(frames, chosen, firsts)
+        outputs = probe(inputs if len(inputs) == 2 else inputs[0], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for index, output in enumerate(outputs):
             output = np.asarray(output, np.float64)
