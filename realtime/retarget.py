@@ -135,13 +135,18 @@ def _measures(target_neutral: np.ndarray) -> list[_Measure]:
 class _RangeMap:
     """Maps a driver's measure onto the target's range; the driver's range widens as it is seen."""
 
-    def __init__(self, driver_neutral: float, target_neutral: float, target_range, seen=()):
+    def __init__(self, driver_neutral: float, target_neutral: float, target_range, seen=(),
+                 shared_low: bool = False):
         self.target_low, self.target_high = float(min(target_range)), float(max(target_range))
         # Until the driver shows more, assume the target's span around the driver's neutral,
         # widened to what the driver has ``seen`` (its calibration frames): a driver who
         # talks while calibrating has a half-open neutral, and its closed mouth is below it.
         self.driver_low = min([driver_neutral + (self.target_low - target_neutral), *seen])
-        self.driver_high = max([driver_neutral + (self.target_high - target_neutral), *seen])
+        # A measure every face shares one end of (shut lips) spans the target's span from that
+        # end: counted from a half-open neutral, the glasses driver's widest mouth mapped onto
+        # 0.55 of s1's widest, and his output's jawOpen moved 0.38 as much as his.
+        start = self.driver_low if shared_low else driver_neutral + (self.target_low - target_neutral)
+        self.driver_high = max([start + (self.target_high - self.target_low), *seen])
         if self.driver_high - self.driver_low < 1e-6:
             self.driver_high = self.driver_low + 1e-6
 
@@ -249,7 +254,7 @@ class Retargeter:
             target_range = self._target_ranges[m.name]
             shown = [m.measure(face) for face in seen] + ([min(target_range)] if m.shared_low else [])
             self._range_maps[m.name] = _RangeMap(m.measure(neutral), m.measure(self.target_neutral),
-                                                 target_range, shown)
+                                                 target_range, shown, m.shared_low)
 
     def observe(self, driver_points: np.ndarray) -> None:
         """Feed a calibration frame; the neutral is set once enough frames are seen.

@@ -138,6 +138,20 @@ def test_a_driver_calibrated_mid_sentence_shuts_the_mouth_without_crossing_the_l
             assert signed < shut + 0.02
 
 
+def test_a_driver_calibrated_mid_sentence_reaches_the_target_widest_mouth():
+    # Counted from shut lips, not from the half-open neutral: the driver's range spans the
+    # target's from there, so opening as wide as the target ever did draws his widest mouth.
+    target = neutral_landmarks(256)
+    driver = target + np.array([3.0, -2.0, 0.0], np.float32)
+    shut, widest = topology.mouth_opening(target), 0.25
+    retargeter = Retargeter(target, {"mouth_open": [shut, widest]}, RetargetOptions(calibrate_frames=10))
+    for drop in np.linspace(4.0, 7.0, 10):  # talking: openings of about 0.09 to 0.16
+        retargeter(_with_mouth(driver, drop, 0.4))
+    drops = np.linspace(0.0, 80.0, 801)
+    drop = drops[np.argmin([abs(topology.mouth_opening(_with_mouth(driver, d, 0.4)) - widest) for d in drops])]
+    assert topology.mouth_opening(retargeter(_with_mouth(driver, drop, 0.4))) > widest - 0.01
+
+
 def test_the_clamp_gives_the_lids_back_their_opening(faces):
     """In the target's footage the lids only closed as the face widened; the driver closes them alone."""
     training, _, wide = faces
