@@ -44,6 +44,8 @@ UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 3
 MOUTH_CORNERS = (MOUTH_RIGHT, MOUTH_LEFT, INNER_MOUTH_RIGHT, INNER_MOUTH_LEFT)
 RIGHT_UPPER_LID = (173, 157, 158, 159, 160, 161, 246)
 LEFT_UPPER_LID = (398, 384, 385, 386, 387, 388, 466)
+# The points an expression moves fast and little: the lids and the lips.
+EXPRESSION_POINTS = RIGHT_EYE + LEFT_EYE + LIPS_OUTER + LIPS_INNER
 
 # Points that move with the head but hardly with expression: eye corners and the nose ridge.
 # Mouth corners are left out on purpose: a grin would otherwise shift the whole crop.

@@ -58,6 +58,7 @@ RING_FOLLOW = 0.5  # how much of the face's motion the ring takes (hair, neck)
 _BORDER_POINTS = 4  # fixed points along each side of the crop
 _RING_CLEARANCE = 16.0  # pixels a ring point keeps from the crop's edge, or it is left out
 MIN_AREA_CHANGE = 0.05  # a grid cell squeezed below this (or turned inside out) is a fold
+MIN_LID_GAP = 0.02  # the closest a carried upper lid comes to the lower one, in inter-ocular distances
 MOUTH_SHUT = 0.02  # a mouth opening (inner-lip gap over eye distance) below this shows no inside
 MOUTH_SHADE_STRENGTH = 0.85  # how dark a wholly carried opening's inside gets
 MOUTH_SHADE_SOFTNESS = 2.0  # the shade's edge blur, in pixels of a 256-pixel face
@@ -191,10 +192,18 @@ class MotionTransfer:
         moved = drawn.copy()
         neutral = self.target_neutral[:, :2]
         amplified = neutral + self._amplify[:, None] * (np.asarray(wanted, np.float64)[:, :2] - neutral)
-        carry = (amplified - drawn[:, :2]) * (self._carried[:, None] * self.scales[1] * carried)
-        carry[list(_UPPER_LIDS), 1] = np.minimum(carry[list(_UPPER_LIDS), 1], 0.0)  # lids only open
-        carry[list(_LOWER_LIDS), 1] = np.maximum(carry[list(_LOWER_LIDS), 1], 0.0)
+        gains = self._carried[:, None] * self.scales[1] * carried
+        carry = (amplified - drawn[:, :2]) * gains
+        upper, lower = list(_UPPER_LIDS), list(_LOWER_LIDS)
+        # An upper lid opens by the amplified motion (eyes wide) and closes by the driver's own,
+        # not amplified (a blink the generator drew half-shut), never nearer the lower lid than
+        # MIN_LID_GAP; a lower lid only opens.
+        closing = np.maximum((np.asarray(wanted, np.float64)[upper, 1] - drawn[upper, 1]) * gains[upper, 0], 0.0)
+        carry[upper, 1] = np.where(carry[upper, 1] < 0.0, carry[upper, 1], closing)
+        carry[lower, 1] = np.maximum(carry[lower, 1], 0.0)
         carry[list(_LIDS), 0] = 0.0
+        lowest = drawn[lower, 1] + carry[lower, 1] - MIN_LID_GAP * topology.inter_ocular(drawn)
+        carry[upper, 1] = np.minimum(carry[upper, 1], np.maximum(lowest - drawn[upper, 1], 0.0))
         limit = self.options.max_carry * topology.inter_ocular(drawn)
         length = np.linalg.norm(carry, axis=1, keepdims=True)
         carry *= np.minimum(1.0, limit / np.maximum(length, 1e-9))

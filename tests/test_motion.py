@@ -8,7 +8,7 @@ from evaluation.motion import BLENDSHAPES, compare_motion, motion_sample
 from models import face_topology as topology
 from models.face_warp import ThinPlateSpline, area_change, coarse_map, warp_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
-from realtime.motion_transfer import MIN_AREA_CHANGE, HeadPose, MotionOptions, MotionTransfer
+from realtime.motion_transfer import MIN_AREA_CHANGE, MIN_LID_GAP, HeadPose, MotionOptions, MotionTransfer
 from tests.fakes import ListSource
 
 
@@ -129,16 +129,31 @@ def _calibrated(metadata, options=MotionOptions(), turn=(0.0, 0.0)) -> MotionTra
     return motion
 
 
-def test_the_expression_carried_is_bounded_spares_the_lids_and_follows_its_gain(shipped_metadata):
+def test_the_expression_carried_is_bounded_keeps_the_lids_apart_and_follows_its_gain(shipped_metadata):
     drawn = shipped_metadata.neutral.astype(np.float64)
     wanted = drawn.copy()
     wanted[:, 1] += 40.0  # far beyond the bound
     limit = MotionOptions().max_carry * topology.inter_ocular(drawn)
+    gap = MIN_LID_GAP * topology.inter_ocular(drawn)
     moved = _calibrated(shipped_metadata).destination(drawn, wanted)
     shift = np.linalg.norm(moved[:, :2] - drawn[:, :2], axis=1)
     assert shift.max() == pytest.approx(limit, rel=1e-6)
     assert shift[[topology.RIGHT_EYE_OUTER, topology.LEFT_IRIS_CENTER]].max() < 1e-9  # corners and gaze stay
-    assert shift[topology.RIGHT_EYE_UPPER] < 1e-9 < shift[topology.RIGHT_EYE_LOWER]  # lids only open, never close
+    for upper, lower in ((topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER),
+                         (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER)):
+        assert moved[lower, 1] - moved[upper, 1] >= gap - 1e-9  # never nearer than the gap, let alone crossed
+    # A blink the generator drew open: the upper lid comes down to the gap above the lower
+    # one, by the driver's own motion (not amplified), and the lower lid does not rise.
+    blink = drawn.copy()
+    blink[topology.RIGHT_EYE_UPPER, 1] = drawn[topology.RIGHT_EYE_LOWER, 1] + 3.0  # pushed through
+    blink[topology.RIGHT_EYE_LOWER, 1] -= 2.0
+    closed = _calibrated(shipped_metadata).destination(drawn, blink)
+    assert closed[topology.RIGHT_EYE_UPPER, 1] == pytest.approx(drawn[topology.RIGHT_EYE_LOWER, 1] - gap)
+    assert closed[topology.RIGHT_EYE_LOWER, 1] == drawn[topology.RIGHT_EYE_LOWER, 1]
+    half = drawn.copy()
+    half[topology.RIGHT_EYE_UPPER, 1] += 2.0
+    assert _calibrated(shipped_metadata).destination(drawn, half)[topology.RIGHT_EYE_UPPER, 1] == pytest.approx(
+        drawn[topology.RIGHT_EYE_UPPER, 1] + 2.0)
     still = _calibrated(shipped_metadata, MotionOptions(expression_gain=0.0)).destination(drawn, wanted)
     np.testing.assert_allclose(still, drawn)
 

@@ -18,7 +18,8 @@ def test_kernel_equals_its_numpy_twin():
         x = rng.normal(size=(478, 3)) * 10
         previous_time, time_s = time_s, time_s + 1 / 30 + step * 0.003  # uneven frame intervals
         filtered = smoother(x, time_s)
-        one_euro_step_reference(x, twin_value, twin_derivative, time_s - previous_time, options)
+        one_euro_step_reference(x, twin_value, twin_derivative, time_s - previous_time, options,
+                                smoother.min_cutoffs(x.shape))
         # The filter hands out float32; the twin keeps float64: equal to float32's precision.
         np.testing.assert_allclose(filtered, twin_value, rtol=1e-6, atol=1e-5)
     assert np.abs(twin_derivative).max() > 1.0  # the speed term took part: the cut-off moved
@@ -47,6 +48,23 @@ def test_lag_is_bounded_on_a_step():
     outputs = [smoother(moved, (30 + k) / 30) for k in range(10)]
     assert outputs[0].mean() > 5.0  # it starts following at once
     assert outputs[5].mean() > 36.0  # within 90% after 6 frames (200 ms)
+
+
+def test_lids_and_lips_follow_a_blink_faster_than_the_head_moves():
+    # A blink is three frames: at the head's cut-off the lid would reach little of its depth.
+    smoother = OneEuroFilter()
+    still = np.zeros((478, 2))
+    for frame in range(30):
+        smoother(still, frame / 30)
+    closed = still + 2.0  # every point steps by 2 pixels; the lids and lips should keep up best
+    outputs = [smoother(closed, (30 + k) / 30) for k in range(3)]
+    lid, lip, nose = 159, 14, 1  # an upper lid, the lower lip, the nose tip
+    assert outputs[1][lid, 1] > 0.6 * 2.0 > outputs[1][nose, 1]
+    assert outputs[1][lip, 1] > 0.6 * 2.0
+    head_only = OneEuroFilter(expression_points=())
+    for frame in range(30):
+        head_only(still, frame / 30)
+    np.testing.assert_allclose([head_only(closed, (30 + k) / 30) for k in range(3)][2][lid], outputs[2][nose])
 
 
 def test_first_frame_passes_through_and_reset_forgets():
