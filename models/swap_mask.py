@@ -16,6 +16,10 @@ from models.face_topology import FACE_OVAL, LEFT_BROW, LEFT_EYE, LIPS_OUTER, RIG
 FEATURES = (LEFT_EYE + LEFT_BROW, RIGHT_EYE + RIGHT_BROW, LIPS_OUTER)
 FEATURE_MARGIN = 0.03  # eyes, brows and lips reach this share of the crop beyond their contours
 FEATHER = 0.06  # the paste mask is eroded, then blurred, by this share of the crop
+# Swap by re-enactment pastes a whole face (the generator draws the crop), so its paste reaches
+# nearer the jaw and the hairline: eroded by 0.02 and blurred by 0.03, the recognizer put the
+# swapped expressive_34s at 0.38 from s1 instead of 0.44, with more of his brows and cheeks shown.
+THIN_FEATHER = (0.02, 0.03)
 OUTSIDE_GREY = 128  # what the encoder sees beyond the face: 0 in the networks' [-1, 1]
 # A swap model's architecture["input"]: what its encoder was trained on, so the live loop shows the same.
 FACE_INPUT, CROP_INPUT = "face", "crop"  # the face alone (face_only), or the whole aligned crop
@@ -48,11 +52,12 @@ def feature_mask(points: np.ndarray, size: int) -> np.ndarray:
     return cv2.dilate(mask, _ellipse(max(1, round(FEATURE_MARGIN * size))))
 
 
-def feathered(mask: np.ndarray) -> np.ndarray:
-    """A 0/1 mask eroded and blurred to (size, size) float32 in [0, 1]: 1 well inside, 0 at its edge."""
-    reach = _feather_reach(mask.shape[0])
-    eroded = cv2.erode(mask.astype(np.float32), _ellipse(reach))
-    return cv2.GaussianBlur(eroded, (0, 0), reach / 2.0)
+def feathered(mask: np.ndarray, erode: float = FEATHER, blur: float = FEATHER) -> np.ndarray:
+    """A 0/1 mask eroded and blurred (each by that share of the crop) to (size, size) float32 in [0, 1]:
+    1 well inside, 0 at its edge."""
+    size = mask.shape[0]
+    eroded = cv2.erode(mask.astype(np.float32), _ellipse(max(1, round(erode * size))))
+    return cv2.GaussianBlur(eroded, (0, 0), max(1, round(blur * size)) / 2.0)
 
 
 def feather_dilated(mask: np.ndarray) -> np.ndarray:

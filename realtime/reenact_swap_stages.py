@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from models.swap_mask import face_mask
+from models.swap_mask import THIN_FEATHER, face_mask
 from realtime.reenact_stages import ReenactFront
 from realtime.stages import Packet
 from realtime.swap_stages import SwapBack
@@ -43,6 +43,8 @@ class ReenactSwapFront(ReenactFront):
 
 class ReenactSwapBack(SwapBack):
     """The target's generator on the sketch and the warp, then the swap's colour transfer, enhancer and paste."""
+
+    paste_feather = THIN_FEATHER  # the generator draws the whole crop: nothing soft to hide at the edge
 
     def __init__(self, runner, stats, controls, options, sinks=None, enhancer=None):
         # The drawn mouth is the sketch's, the driver's own: nothing for the mouth follow to correct.

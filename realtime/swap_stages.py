@@ -26,7 +26,7 @@ import numpy as np
 from models.alignment import Alignment
 from models.column_warp import drop_jaw
 from models.face_topology import inter_ocular, mouth_opening
-from models.swap_mask import FACE_INPUT, face_mask, face_only, feathered
+from models.swap_mask import FACE_INPUT, FEATHER, face_mask, face_only, feathered
 from models.tracking_landmarker import TrackingLandmarker
 from provenance.label import write_note
 from realtime import kernels
@@ -111,6 +111,8 @@ class SwapFront(LandmarkStages):
 class SwapBack(BackStages):
     """The swap model, the mouth follow, colour transfer and paste, label, invisible mark and sinks."""
 
+    paste_feather = (FEATHER, FEATHER)  # the paste mask's erosion and blur (models.swap_mask.feathered)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Its own landmark network: the front stage's runs on another thread.
@@ -152,7 +154,7 @@ class SwapBack(BackStages):
         if packet.generated is None:
             return packet
         with self._time("colour", packet):
-            mask = feathered(packet.face_mask)
+            mask = feathered(packet.face_mask, *self.paste_feather)
             face = transfer_colour(packet.generated, packet.aligned_face, mask)
         if self.enhancer is not None and self.controls.enhance:  # redrawn at the enhancer's size, pasted from there
             size = self.enhancer.size

@@ -14,7 +14,7 @@ import pytest
 from models.alignment import Alignment
 from models.errors import UserError
 from models.generator_contract import ModelContractError, load_generator_file, require_mode
-from models.swap_mask import OUTSIDE_GREY, face_mask, face_only, feather_dilated, feathered, feature_mask
+from models.swap_mask import OUTSIDE_GREY, THIN_FEATHER, face_mask, face_only, feather_dilated, feathered, feature_mask
 from provenance.label import label_present
 from realtime import kernels
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
@@ -70,6 +70,8 @@ def test_the_face_mask_covers_the_face_and_the_paste_mask_fades_before_its_edge(
     soft = feathered(mask)
     assert soft.dtype == np.float32 and soft[nose[1], nose[0]] > 0.99
     assert soft[mask == 0].max() < 0.5  # the feather lies inside the face oval
+    thin = feathered(mask, *THIN_FEATHER)  # swap by re-enactment's paste: nearer the edge, still inside
+    assert (thin > 0.5).sum() > 1.2 * (soft > 0.5).sum() and thin[mask == 0].max() < 0.5
     features = feature_mask(aligned, 128)
     assert features[nose[1], nose[0]] == 0 and 0.02 < features.mean() < mask.mean()
     assert features[np.round(aligned[13, 1]).astype(int), np.round(aligned[13, 0]).astype(int)] == 1  # the lips
