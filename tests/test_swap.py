@@ -14,13 +14,14 @@ import pytest
 from models.alignment import Alignment
 from models.errors import UserError
 from models.generator_contract import ModelContractError, load_generator_file, require_mode
+from models.metrics import sharpness
 from models.swap_mask import OUTSIDE_GREY, THIN_FEATHER, face_mask, face_only, feather_dilated, feathered, feature_mask
 from provenance.label import label_present
 from realtime import kernels
 from realtime.generator_runner import GeneratorOptions, GeneratorRunner
 from realtime.pipeline import LiveConfig, run_live
 from realtime.stages import PipelineOptions
-from realtime.swap_stages import paste_face, transfer_colour
+from realtime.swap_stages import match_detail, paste_face, transfer_colour
 from reenact.cli import main
 from tests.fakes import ListSource, RecordingSink, random_landmarks, write_synthetic_dataset
 from training.config import SwapConfig, TrainConfig
@@ -101,6 +102,21 @@ def test_colour_transfer_gives_the_face_the_drivers_lab_statistics_inside_the_ma
     lab = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)[mask > 0.5]  # noqa: E731
     np.testing.assert_allclose(lab(matched).mean(0), lab(reference).mean(0), atol=2.0)
     assert abs(lab(face).mean(0)[0] - lab(reference).mean(0)[0]) > 30  # it did have to move
+
+
+def test_a_face_softer_than_the_drivers_gets_its_detail_and_a_sharper_one_is_left_alone(sample_images):
+    reference = cv2.resize(sample_images[0], (128, 128), interpolation=cv2.INTER_AREA)
+    mask = np.zeros((128, 128), np.uint8)
+    mask[24:104, 24:104] = 1
+    inner = cv2.erode(mask, np.ones((9, 9), np.uint8))
+    soft = cv2.resize(cv2.GaussianBlur(reference, (0, 0), 1.5), (256, 256), interpolation=cv2.INTER_CUBIC)
+    matched = match_detail(soft, reference, mask)  # the face at twice the reference's size (the enhancer's)
+    at_size = lambda face: cv2.resize(face, (128, 128), interpolation=cv2.INTER_AREA)  # noqa: E731
+    before, after = sharpness(at_size(soft), inner), sharpness(at_size(matched), inner)
+    assert after > 1.5 * before and after < 1.5 * sharpness(reference, inner)  # raised towards it, not past
+    np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), soft.reshape(-1, 3).mean(0), atol=1.0)
+    sharp = cv2.resize(reference, (256, 256), interpolation=cv2.INTER_CUBIC)
+    np.testing.assert_array_equal(match_detail(sharp, soft[::2, ::2], mask), sharp)  # never softened
 
 
 def test_paste_changes_only_the_face_region_of_the_frame():
