@@ -26,6 +26,8 @@ def test_kernel_equals_its_numpy_twin():
 
 
 def test_less_jitter_on_a_noisy_still():
+    # Tuned to follow (MediaPipe's own filter runs first), it still takes a third of a heavy
+    # 1.5-pixel jitter off a still face, lids and lips included.
     rng = np.random.default_rng(1)
     truth = rng.uniform(0, 256, (478, 2))
     smoother = OneEuroFilter()
@@ -36,7 +38,7 @@ def test_less_jitter_on_a_noisy_still():
         if frame >= 30:
             raw_error.append(np.abs(noisy - truth).mean())
             smooth_error.append(np.abs(smoothed - truth).mean())
-    assert np.mean(smooth_error) < 0.5 * np.mean(raw_error)
+    assert np.mean(smooth_error) < 0.7 * np.mean(raw_error)
 
 
 def test_lag_is_bounded_on_a_step():
@@ -56,11 +58,11 @@ def test_lids_and_lips_follow_a_blink_faster_than_the_head_moves():
     still = np.zeros((478, 2))
     for frame in range(30):
         smoother(still, frame / 30)
-    closed = still + 2.0  # every point steps by 2 pixels; the lids and lips should keep up best
+    closed = still + 0.5  # every point steps by half a pixel; the lids and lips should keep up best
     outputs = [smoother(closed, (30 + k) / 30) for k in range(3)]
     lid, lip, nose = 159, 14, 1  # an upper lid, the lower lip, the nose tip
-    assert outputs[1][lid, 1] > 0.6 * 2.0 > outputs[1][nose, 1]
-    assert outputs[1][lip, 1] > 0.6 * 2.0
+    assert outputs[1][lid, 1] > 0.65 * 0.5 > 0.55 * 0.5 > outputs[1][nose, 1]
+    assert outputs[1][lip, 1] > 0.65 * 0.5
     head_only = OneEuroFilter(expression_points=())
     for frame in range(30):
         head_only(still, frame / 30)
