@@ -13,7 +13,7 @@ import numpy as np
 
 from models.files import write_json
 from realtime import kernels
-from realtime.one_euro import OneEuroOptions, _alpha, _one_euro_kernel, one_euro_step_reference
+from realtime.one_euro import OneEuroFilter, OneEuroOptions, _alpha, _one_euro_kernel, one_euro_step_reference
 
 
 def _time(function, repeats: int) -> list[float]:
@@ -44,6 +44,7 @@ def cases(size: int = 256):
     points = rng.normal(size=(478, 3))
     state = [points.copy(), np.zeros_like(points)]
     alpha = _alpha(options.derivative_cutoff, 1 / 30)
+    cutoffs = OneEuroFilter(options).min_cutoffs(points.shape)  # the lids' and lips' own, as live
     return {
         "sketch_to_input float32": (lambda: kernels.sketch_to_input(sketch, float_lut, float_in),
                                     lambda: kernels.sketch_to_input_reference(sketch, float_lut, float_in)),
@@ -56,9 +57,8 @@ def cases(size: int = 256):
         "dim": (lambda: kernels.dim(frame, 0.4, dimmed), lambda: kernels.dim_reference(frame, 0.4, dimmed)),
         "blend (face swap paste)": (lambda: kernels.blend(frame, face, mask, blended),
                                     lambda: kernels.blend_reference(frame, face, mask, blended)),
-        "one_euro 478x3": (lambda: _one_euro_kernel(points, state[0], state[1], 1 / 30, options.min_cutoff,
-                                                    options.beta, alpha),
-                           lambda: one_euro_step_reference(points, state[0], state[1], 1 / 30, options)),
+        "one_euro 478x3": (lambda: _one_euro_kernel(points, state[0], state[1], 1 / 30, cutoffs, options.beta, alpha),
+                           lambda: one_euro_step_reference(points, state[0], state[1], 1 / 30, options, cutoffs)),
     }
 
 

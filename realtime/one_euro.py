@@ -44,12 +44,13 @@ def _one_euro_kernel(x, previous, derivative, dt, min_cutoff, beta, alpha_deriva
     flat_x = x.reshape(-1)
     flat_previous = previous.reshape(-1)
     flat_derivative = derivative.reshape(-1)
+    flat_cutoff = min_cutoff.reshape(-1)
     two_pi_dt = 2.0 * math.pi * dt
     for i in range(flat_x.size):
         raw_derivative = (flat_x[i] - flat_previous[i]) / dt
         d = flat_derivative[i] + alpha_derivative * (raw_derivative - flat_derivative[i])
         flat_derivative[i] = d
-        cutoff = min_cutoff.reshape(-1)[i] + beta * abs(d)
+        cutoff = flat_cutoff[i] + beta * abs(d)
         alpha = two_pi_dt * cutoff / (1.0 + two_pi_dt * cutoff)
         flat_previous[i] = flat_previous[i] + alpha * (flat_x[i] - flat_previous[i])
 
