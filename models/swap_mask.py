@@ -29,8 +29,8 @@ def _ellipse(reach: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
 
 
-def _feather_reach(size: int) -> int:
-    return max(1, round(FEATHER * size))
+def _feather_reach(size: int, share: float = FEATHER) -> int:
+    return max(1, round(share * size))
 
 
 def _fill(points: np.ndarray, size: int, groups) -> np.ndarray:
@@ -56,8 +56,8 @@ def feathered(mask: np.ndarray, erode: float = FEATHER, blur: float = FEATHER) -
     """A 0/1 mask eroded and blurred (each by that share of the crop) to (size, size) float32 in [0, 1]:
     1 well inside, 0 at its edge."""
     size = mask.shape[0]
-    eroded = cv2.erode(mask.astype(np.float32), _ellipse(max(1, round(erode * size))))
-    return cv2.GaussianBlur(eroded, (0, 0), max(1, round(blur * size)) / 2.0)
+    eroded = cv2.erode(mask.astype(np.float32), _ellipse(_feather_reach(size, erode)))
+    return cv2.GaussianBlur(eroded, (0, 0), _feather_reach(size, blur) / 2.0)
 
 
 def feather_dilated(mask: np.ndarray) -> np.ndarray:

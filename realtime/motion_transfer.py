@@ -193,15 +193,15 @@ class MotionTransfer:
         """Where each point of the drawn face (478, 3) goes: expression carried (times ``carried``), head turned."""
         drawn = np.asarray(drawn, np.float64)
         moved = drawn.copy()
-        neutral = self.target_neutral[:, :2]
-        amplified = neutral + self._amplify[:, None] * (np.asarray(wanted, np.float64)[:, :2] - neutral)
+        neutral, wanted = self.target_neutral[:, :2], np.asarray(wanted, np.float64)
+        amplified = neutral + self._amplify[:, None] * (wanted[:, :2] - neutral)
         gains = self._carried[:, None] * self.scales[1] * carried
         carry = (amplified - drawn[:, :2]) * gains
         upper, lower = list(_UPPER_LIDS), list(_LOWER_LIDS)
         # An upper lid opens by the amplified motion (eyes wide) and closes by the driver's own,
         # not amplified (a blink the generator drew half-shut), never nearer the lower lid than
         # MIN_LID_GAP; a lower lid only opens.
-        closing = np.maximum((np.asarray(wanted, np.float64)[upper, 1] - drawn[upper, 1]) * gains[upper, 0], 0.0)
+        closing = np.maximum((wanted[upper, 1] - drawn[upper, 1]) * gains[upper, 0], 0.0)
         carry[upper, 1] = np.where(carry[upper, 1] < 0.0, carry[upper, 1], closing)
         carry[lower, 1] = np.maximum(carry[lower, 1], 0.0)
         carry[list(_LIDS), 0] = 0.0
