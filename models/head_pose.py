@@ -9,6 +9,10 @@ matrix, so :func:`angles` reads both.
 from __future__ import annotations
 
 import math
+import struct
+import zipfile
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -20,16 +24,77 @@ RIGID_POINTS = tuple(sorted(set(topology.STABLE_POINTS + (1, 4, 10, 67, 109, 338
                                                            127, 356, 234, 454, 93, 323, 116, 345))))
 
 
-def fit_rotation(reference: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, float]:
-    """The rotation (3, 3) and scale taking (N, 3) ``reference`` to ``points`` (Umeyama, least squares, centred)."""
+_GEOMETRY_METADATA = "geometry_pipeline_metadata_landmarks.binarypb"
+
+
+@cache
+def pose_basis(task: Path | None = None) -> tuple[tuple[int, ...], np.ndarray]:
+    """The landmarks, and their weights, that MediaPipe fits its facial transformation matrix on.
+
+    Read from the geometry pipeline's metadata inside the landmarker's own task file (the
+    checksum-pinned asset, :func:`models.landmarker_asset.landmarker_path`): 33 points of the
+    nose, eye corners, cheeks and the jaw's corners. The jaw's are among them, so a tracker built
+    on MediaPipe reads a wide-open mouth as a few degrees of nod.
+    """
+    if task is None:
+        from models.landmarker_asset import landmarker_path
+
+        task = landmarker_path(quiet=True)
+    with zipfile.ZipFile(task) as bundle:
+        message = bundle.read(_GEOMETRY_METADATA)
+    basis = []
+    for field, value in _fields(message):
+        if field == 2:  # GeometryPipelineMetadata.procrustes_landmark_basis: {1: landmark_id, 2: weight}
+            entry = dict(_fields(value))
+            basis.append((entry.get(1, 0), struct.unpack("<f", entry[2])[0]))
+    if len(basis) < 3:
+        raise ValueError(f"{task} holds {len(basis)} pose basis points, expected at least 3")
+    return tuple(index for index, _ in basis), np.array([weight for _, weight in basis], np.float64)
+
+
+def _fields(message: bytes):
+    """(field number, value) of each field of a serialised protocol buffer: an int or the raw bytes."""
+    def varint(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = message[at]
+            value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return value, at
+
+    at = 0
+    while at < len(message):
+        key, at = varint(at)
+        kind = key & 7
+        if kind == 0:
+            value, at = varint(at)
+        elif kind == 2:
+            length, at = varint(at)
+            value, at = message[at:at + length], at + length
+        elif kind in (1, 5):
+            width = 8 if kind == 1 else 4
+            value, at = message[at:at + width], at + width
+        else:
+            raise ValueError(f"unsupported protocol buffer wire type {kind}")
+        yield key >> 3, value
+
+
+def fit_rotation(reference: np.ndarray, points: np.ndarray,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The rotation (3, 3) and scale taking (N, 3) ``reference`` to ``points`` (Umeyama, least squares, centred).
+
+    ``weights`` (N,) weigh each point's squared error, as MediaPipe's weighted Procrustes does.
+    """
     reference, points = np.asarray(reference, np.float64), np.asarray(points, np.float64)
     if reference.shape != points.shape or reference.ndim != 2 or reference.shape[1] != 3 or len(points) < 3:
         raise ValueError(f"got point sets {reference.shape} and {points.shape}, expected equal (N >= 3, 3)")
-    reference_c, points_c = reference - reference.mean(0), points - points.mean(0)
-    u, singular, vt = np.linalg.svd(points_c.T @ reference_c)
+    w = np.ones(len(points)) if weights is None else np.asarray(weights, np.float64)
+    w = (w / w.sum())[:, None]
+    reference_c, points_c = reference - (w * reference).sum(0), points - (w * points).sum(0)
+    u, singular, vt = np.linalg.svd((w * points_c).T @ reference_c)
     sign = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
     rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(singular) @ sign) / max((reference_c ** 2).sum(), 1e-12))
+    scale = float(np.trace(np.diag(singular) @ sign) / max((w * reference_c ** 2).sum(), 1e-12))
     return rotation, scale
 
 

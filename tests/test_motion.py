@@ -7,7 +7,7 @@ import pytest
 from evaluation.motion import BLENDSHAPES, compare_motion, motion_sample
 from models import face_topology as topology
 from models.face_warp import ThinPlateSpline, area_change, coarse_map, warp_maps
-from models.head_pose import RIGID_POINTS, angles, fit_rotation, rotation
+from models.head_pose import RIGID_POINTS, angles, fit_rotation, pose_basis, rotation
 from realtime.motion_transfer import MIN_AREA_CHANGE, MIN_LID_GAP, HeadPose, MotionOptions, MotionTransfer
 from tests.fakes import ListSource
 
@@ -98,6 +98,38 @@ def test_angles_undo_rotation_and_a_fit_recovers_a_turn(yaw, pitch, roll):
     turned = 1.1 * reference @ rotation(yaw, pitch, roll).T + (4, -2, 7)
     found, scale = fit_rotation(reference, turned)
     assert angles(found) == pytest.approx((yaw, pitch, roll), abs=1e-6) and scale == pytest.approx(1.1)
+
+
+def test_a_weighted_fit_ignores_a_point_of_no_weight():
+    rng = np.random.default_rng(2)
+    reference = rng.normal(0, 50, (12, 3))
+    turned = reference @ rotation(10, 5).T
+    turned[0] += (40.0, -60.0, 20.0)  # one point moved on its own, as a jaw moves
+    weights = np.ones(12)
+    weights[0] = 0.0
+    assert angles(fit_rotation(reference, turned, weights)[0])[:2] == pytest.approx((10, 5), abs=1e-6)
+    assert abs(angles(fit_rotation(reference, turned)[0])[1] - 5) > 1.0  # unweighted, the moved point pulls
+
+
+def test_the_pose_basis_is_mediapipes_own_and_holds_the_jaws_corners():
+    basis, weights = pose_basis()
+    assert len(basis) == len(weights) >= 20 and (weights > 0).all()
+    assert {136, 365} <= set(basis)  # the jaw's corners: why a yawn reads as a nod
+    assert max(basis) < 468  # mesh points, no iris
+
+
+def test_a_jaw_drop_nods_the_turn_but_stays_an_expression_in_the_frontal_face(shipped_metadata):
+    neutral = shipped_metadata.neutral.astype(np.float64)
+    pose = HeadPose(calibrate_frames=1)
+    pose(neutral)
+    yawn = neutral.copy()
+    jaw = [136, 365, 152, 148, 377, *topology.LOWER_LIP]
+    yawn[jaw, 1] += 0.3 * topology.inter_ocular(neutral)
+    turn, frontal = pose(yawn)
+    assert abs(angles(turn)[1]) > 0.5  # read as MediaPipe reads it: a nod
+    rigid = list(RIGID_POINTS)
+    np.testing.assert_allclose(frontal[rigid], neutral[rigid], atol=1e-6)  # the skull did not move
+    assert np.mean(frontal[jaw, 1] - neutral[jaw, 1]) == pytest.approx(0.3 * topology.inter_ocular(neutral), rel=1e-6)
 
 
 def test_head_pose_calibrates_then_reads_the_turn_and_takes_it_out(shipped_metadata):
