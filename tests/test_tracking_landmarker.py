@@ -87,3 +87,13 @@ def test_the_landmark_stage_is_chosen_by_name():
         live_landmarker("mediapipe")
     with pytest.raises(UserError, match="got --landmarker"):
         PipelineOptions(landmarker="mediapipe")
+
+
+def test_the_live_stage_leaves_the_graphs_smoothing_to_the_loop_and_follows_a_jump_at_once(clip):
+    still, moved = clip[0], np.roll(clip[0], 12, axis=1)  # the face 12 px to the right, in one frame
+    frames = [still] * 10 + [moved]
+    with live_landmarker() as live, TrackingLandmarker() as smoothed:
+        raw, graphs = _points(live, frames), _points(smoothed, frames)
+    shift = [float(np.median(faces[-1].points[:, 0] - faces[-2].points[:, 0])) for faces in (raw, graphs)]
+    assert shift[0] == pytest.approx(12.0, abs=1.0)  # the whole jump, at once
+    assert shift[1] < shift[0] - 0.5  # the graph's filter holds part of it back
