@@ -313,3 +313,36 @@ def test_a_recalibration_keeps_the_old_neutral_until_the_new_one_is_complete(shi
     assert angles(pose(turned)[0])[0] == pytest.approx(10, abs=0.1)  # still against the old neutral
     pose(turned)  # the second of two: the turned face is the neutral now
     assert angles(pose(turned)[0])[0] == pytest.approx(0, abs=0.1)
+
+
+def test_the_swap_carries_less_than_re_enactment_and_its_brows_unamplified(shipped_metadata):
+    from realtime.reenact_swap_stages import SWAP_MOTION
+
+    neutral = shipped_metadata.neutral.astype(np.float64)
+    iod = topology.inter_ocular(neutral)
+    brows = list(topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER)
+    wanted = neutral.copy()
+    wanted[brows, 1] -= 0.05 * iod  # raised brows
+    wanted[topology.MOUTH_LEFT, 0] += 0.05 * iod  # a corner pulled out
+    carried = {}
+    for name, options in (("reenact", MotionOptions()), ("swap", SWAP_MOTION)):
+        moved = _calibrated(shipped_metadata, options).destination(neutral, wanted)
+        carried[name] = (np.mean(neutral[brows, 1] - moved[brows, 1]) / iod,
+                         (moved[topology.MOUTH_LEFT, 0] - neutral[topology.MOUTH_LEFT, 0]) / iod)
+    assert carried["reenact"] == pytest.approx((0.10, 0.05), abs=1e-6)  # brows amplified twice
+    assert carried["swap"] == pytest.approx((0.7 * 0.05, 0.7 * 0.05), abs=1e-6)
+
+
+def test_the_swap_by_re_enactment_runs_with_the_swaps_carry():
+    from models.default_model import DEFAULT_GENERATOR
+    from models.tracking_landmarker import live_landmarker
+    from realtime.generator_runner import GeneratorOptions, GeneratorRunner
+    from realtime.pipeline import build_stages
+    from realtime.reenact_swap_stages import SWAP_MOTION
+    from realtime.stats import RunStats
+
+    runner = GeneratorRunner.from_file(GeneratorOptions(DEFAULT_GENERATOR))
+    with live_landmarker() as landmarker:
+        swap_front, _ = build_stages(runner, landmarker, RunStats(), mode="swap")
+        reenact_front, _ = build_stages(runner, landmarker, RunStats())
+    assert swap_front.motion.options == SWAP_MOTION != reenact_front.motion.options
