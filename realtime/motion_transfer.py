@@ -5,9 +5,10 @@ shape-space clamp, :mod:`realtime.retarget`). This stage moves the drawn face th
 the way, so the clean face turns, nods and grins with the driver:
 
 1. **Frontalise.** The driver's aligned 3-D landmarks are compared with their calibration
-   neutral on rigid points (:data:`models.head_pose.RIGID_POINTS`); the fitted rotation is
-   the head's turn since calibration, and the landmarks turned back by it are the driver's
-   expression alone, which retargeting then maps onto the target.
+   neutral on rigid points (:data:`models.head_pose.RIGID_POINTS`); the landmarks turned back
+   by that fitted rotation are the driver's expression alone, which retargeting then maps onto
+   the target. The head's turn since calibration is fitted as MediaPipe fits its pose
+   (:func:`models.head_pose.pose_basis`, see :class:`HeadPose`).
 2. **Carry the expression.** Where retargeting's unclamped face (``wanted``) lies beyond the
    drawn one, the drawn face's control points move towards it, by ``expression_gain`` and
    at most ``max_carry`` inter-ocular distances; the brows' and lids' motion amplified
