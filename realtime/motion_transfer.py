@@ -106,9 +106,11 @@ class MotionOptions:
     # it reads as browDown 0.5 lowers the mesh's brows by 0.02 of the eye distance), so their
     # motion is amplified this much before it is carried.
     brow_gain: float = 2.0
-    # The same for the lids, which are only ever opened (eyes wide), never closed: the generator
-    # draws blinks, and lids pushed through each other would fold the warp. 0: lids not moved.
-    eye_gain: float = 2.0
+    # The same for the lids, which are only ever opened (eyes wide) by it, never closed: the
+    # generator draws blinks, and lids pushed through each other would fold the warp. 0: lids
+    # not moved. Not amplified: at 2, expressive_34s' wide eyes stretched the iris under the
+    # lifted lids into a tall slit, and MediaPipe read eyeWide at only 0.25 of hers (now 0.13).
+    eye_gain: float = 1.0
 
     def __post_init__(self):
         require(0.0 <= self.pose_gain <= 2.0, f"--pose-gain {self.pose_gain}", "0 (frontal) to 2")
