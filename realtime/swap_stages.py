@@ -78,13 +78,15 @@ def transfer_colour(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -
 
 
 def match_detail(face: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``face`` with its fine detail raised towards ``reference``'s inside ``mask`` (0/1), never lowered.
+    """``face`` with its fine detail raised towards ``DETAIL_AIM`` times ``reference``'s inside ``mask`` (0/1),
+    never lowered.
 
     Both are aligned crops of one face; ``reference`` and ``mask`` at one size, ``face`` at
     that size or larger (the enhancer's). Detail is the variance of the Laplacian at the
     reference's size; the face's is raised by an unsharp mask, at most ``DETAIL_MOST`` times
     in amplitude. A pasted face softer than the skin around it reads as a mask: on
-    ``expressions_7s`` the swapped face had 0.71 of the driver's own face's detail, 0.76 after.
+    ``expressions_7s`` the swapped face had 0.71 of the driver's own face's detail, 0.76 after
+    matching at 1.0, 0.92 aiming at ``DETAIL_AIM``.
     """
     size = reference.shape[0]
     inner = cv2.erode(mask, np.ones((9, 9), np.uint8))  # the face's inside, clear of the oval's edge
