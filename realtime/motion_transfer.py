@@ -39,6 +39,7 @@ from models.face_warp import area_change, coarse_map, dense_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, pose_basis, rotation
 from models.options import require
 from models.shape_space import LANDMARK_COUNT
+from realtime.mouth_inside import DARK, MouthInside
 from realtime.retarget import Calibration
 
 # The face's control points: every other oval point, the brows' upper edges, the eyes' corners
@@ -63,30 +64,41 @@ MIN_LID_GAP = 0.02  # the closest a carried upper lid comes to the lower one, in
 MOUTH_SHUT = 0.02  # a mouth opening (inner-lip gap over eye distance) below this shows no inside
 MOUTH_SHADE_STRENGTH = 0.85  # how dark a wholly carried opening's inside gets
 MOUTH_SHADE_SOFTNESS = 2.0  # the shade's edge blur, in pixels of a 256-pixel face
-MOUTH_INSIDE = (30, 25, 60)  # BGR: the dark red-brown of an open mouth's inside
+# Drawn lips and lids that the carry opens are this far apart in the spline's source (inter-ocular
+# distances), or as far as the carry opens them if less. A mouth drawn shut and carried open asked
+# a spline through two points a tenth of a pixel apart to pull them ten apart: it overshot and
+# folded, and the fold guard dropped the carry for a grin's first six frames on expressions_7s
+# (the output kept shut lips while he grinned). At 0.03 five frames were still cut by half, at 0.08
+# two, and the output's smile follows his at 0.86 (r 0.97) instead of 0.79 (r 0.93).
+MIN_SOURCE_GAP = 0.08
+_GAPS = ((topology.INNER_LIP_UPPER, topology.INNER_LIP_LOWER),
+         (topology.RIGHT_EYE_UPPER, topology.RIGHT_EYE_LOWER), (topology.LEFT_EYE_UPPER, topology.LEFT_EYE_LOWER))
 
 
 @dataclass(frozen=True)
 class FaceWarp:
-    """The drawn face's move: ``cv2.remap`` maps, and the mouth's shade (None: nothing to darken).
+    """The drawn face's move: ``cv2.remap`` maps, and the mouth's shade (None: nothing to fill).
 
-    The shade covers the mouth's box alone, whose top-left corner is ``shade_at`` (x, y): the
-    blend then costs a few hundredths of a millisecond instead of one.
+    The shade weighs the mouth's box alone, whose top-left corner is ``shade_at`` (x, y), towards
+    ``mouth_fill`` (the target's own inside, :mod:`realtime.mouth_inside`; None: a dark colour):
+    the blend then costs a few hundredths of a millisecond instead of one.
     """
 
     map_x: np.ndarray
     map_y: np.ndarray
     mouth_shade: np.ndarray | None = None
     shade_at: tuple[int, int] = (0, 0)
+    mouth_fill: np.ndarray | None = None
 
     def apply(self, face: np.ndarray) -> np.ndarray:
-        """The face moved, and the inside of a carried mouth opening darkened."""
+        """The face moved, and the inside of a carried mouth opening filled."""
         moved = cv2.remap(face, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if self.mouth_shade is not None:
             (left, top), (height, width) = self.shade_at, self.mouth_shade.shape
             box = moved[top:top + height, left:left + width]
             weight = self.mouth_shade[..., None]
-            box[:] = (box * (1.0 - weight) + np.float32(MOUTH_INSIDE) * weight).astype(np.uint8)
+            fill = np.float32(DARK) if self.mouth_fill is None else self.mouth_fill
+            box[:] = (box * (1.0 - weight) + fill * weight).astype(np.uint8)
         return moved
 
 
@@ -161,12 +173,31 @@ class HeadPose:
         return turn, frontal
 
 
+def _parted(drawn: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """The drawn points with shut lips and lids that ``moved`` opens parted, up to :data:`MIN_SOURCE_GAP`.
+
+    The spline then stretches a thin band around the lip line into a carried opening (which the
+    mouth's inside then fills) instead of a line of no width, which folds. Lips that stay shut
+    stay shut: parted in the source only, they would be squeezed to nothing.
+    """
+    parted = drawn.copy()
+    iod = topology.inter_ocular(drawn)
+    for upper, lower in _GAPS:
+        gap = drawn[lower, 1] - drawn[upper, 1]
+        short = min(MIN_SOURCE_GAP * iod, moved[lower, 1] - moved[upper, 1]) - gap
+        if short > 0.0:
+            parted[upper, 1] -= short / 2
+            parted[lower, 1] += short / 2
+    return parted
+
+
 class MotionTransfer:
     """Where the drawn face's control points go, and the warp maps that take them there."""
 
     def __init__(self, size: int, target_neutral: np.ndarray, options: MotionOptions = MotionOptions(),
-                 calibrate_frames: int = 30):
+                 calibrate_frames: int = 30, inside: MouthInside | None = None):
         self.size = size
+        self.inside = inside  # what fills a carried mouth opening (None: a dark colour)
         self.target_neutral = np.asarray(target_neutral, np.float64)
         self.options = options
         self.pose = HeadPose(calibrate_frames)
@@ -260,25 +291,30 @@ class MotionTransfer:
         map_x, map_y = dense_maps(coarse, (self.size, self.size))
         return FaceWarp(map_x, map_y, *self._mouth_shade(drawn, moved, after))
 
-    def _mouth_shade(self, drawn: np.ndarray, moved: np.ndarray,
-                     after: np.ndarray | None) -> tuple[np.ndarray | None, tuple[int, int]]:
-        """Weights of the mouth's inside where the carry opened it (None where it did not), and their box's corner."""
+    def _mouth_shade(self, drawn: np.ndarray, moved: np.ndarray, after: np.ndarray | None
+                     ) -> tuple[np.ndarray | None, tuple[int, int], np.ndarray | None]:
+        """Weights of the mouth's inside where the carry opened it (None where it did not), their box's
+        corner, and what to fill it with (None: the dark colour)."""
         opened, shown = topology.mouth_opening(moved), max(topology.mouth_opening(drawn), MOUTH_SHUT)
         if opened <= shown:
-            return None, (0, 0)
-        inner = moved[list(topology.LIPS_INNER), :2]
+            return None, (0, 0), None
+        moved = moved[:, :2]
         if after is not None:
-            inner = inner @ np.asarray(after)[:, :2].T + np.asarray(after)[:, 2]
+            moved = moved @ np.asarray(after)[:, :2].T + np.asarray(after)[:, 2]
+        inner = moved[list(topology.LIPS_INNER)]
         softness = MOUTH_SHADE_SOFTNESS * self.size / 256
         margin = int(np.ceil(3 * softness)) + 1
         left, top = np.clip(np.floor(inner.min(0)).astype(int) - margin, 0, self.size - 1)
         right, bottom = np.clip(np.ceil(inner.max(0)).astype(int) + margin + 1, 1, self.size)
         if right <= left or bottom <= top:
-            return None, (0, 0)
+            return None, (0, 0), None
         shade = np.zeros((bottom - top, right - left), np.float32)
         cv2.fillPoly(shade, [np.round((inner - (left, top)) * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
         shade = cv2.GaussianBlur(shade, (0, 0), softness)
-        return shade * np.float32(MOUTH_SHADE_STRENGTH * (opened - shown) / opened), (int(left), int(top))
+        fill = None
+        if self.inside is not None:
+            fill = self.inside.fill(moved, int(left), int(top), int(right - left), int(bottom - top))
+        return shade * np.float32(MOUTH_SHADE_STRENGTH * (opened - shown) / opened), (int(left), int(top)), fill
 
     def _fold_free(self, drawn: np.ndarray, wanted: np.ndarray,
                    after: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -290,10 +326,10 @@ class MotionTransfer:
         # Ring points near or past the crop's edge would pull against the edge's fixed points.
         inside = np.all((ring > _RING_CLEARANCE) & (ring < self.size - 1 - _RING_CLEARANCE), axis=1)
         size = (self.size, self.size)
-        source = np.concatenate([drawn[control, :2], ring[inside], self._border])
         for carried in (1.0, 0.5, 0.0):
             with np.errstate(all="ignore"):
                 moved = self.destination(drawn, wanted, carried)
+            source = np.concatenate([_parted(drawn, moved)[control, :2], ring[inside], self._border])
             ring_moved = ring + RING_FOLLOW * (moved[oval, :2] - drawn[oval, :2])
             destination = np.concatenate([moved[control, :2], ring_moved[inside], self._border])
             try:

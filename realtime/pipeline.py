@@ -38,6 +38,7 @@ from models.generator_contract import MODES, require_mode
 from models.kinds import require_kind
 from models.landmarker import FaceLandmarker
 from models.options import require
+from models.sketch import render_sketch
 from models.tracking_landmarker import TrackingLandmarker, live_landmarker
 from provenance.content_credentials import Provenance
 from provenance.watermark import Payload
@@ -45,6 +46,7 @@ from realtime.capture import BoundedHandoff, CaptureOptions, CaptureThread
 from realtime.enhancer_runner import EnhancerRunner
 from realtime.generator_runner import DEFAULT_THREADS, GeneratorOptions, GeneratorRunner
 from realtime.motion_transfer import MotionOptions
+from realtime.mouth_inside import MouthInside
 from realtime.reenact_stages import ReenactBack, ReenactFront
 from realtime.reenact_swap_stages import ReenactSwapBack, ReenactSwapFront
 from realtime.retarget import Retargeter
@@ -125,8 +127,10 @@ def build_stages(runner: GeneratorRunner, landmarker: TrackingLandmarker | FaceL
         if retargeter is None:
             retargeter = Retargeter.for_model(metadata, options.retarget)
         front_class = ReenactSwapFront if mode == "swap" else ReenactFront
+        widest = retargeter.widest_mouth()
+        inside = MouthInside(runner.generate(render_sketch(widest, runner.size)), widest)
         front = front_class(landmarker, retargeter, metadata.input_size, metadata.margin, stats, options.smoothing,
-                            controls, options=options)
+                            controls, options=options, inside=inside)
     return front, STAGES[mode, metadata.mode](runner, stats, controls, options, sinks, enhancer)
 
 

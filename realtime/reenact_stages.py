@@ -19,6 +19,7 @@ from models.tracking_landmarker import TrackingLandmarker
 from provenance.label import write_note
 from realtime import kernels
 from realtime.motion_transfer import MotionTransfer
+from realtime.mouth_inside import MouthInside
 from realtime.one_euro import OneEuroOptions
 from realtime.postprocess import compose, frame_shape
 from realtime.retarget import HeadMotion, Retargeter
@@ -32,7 +33,8 @@ class ReenactFront(LandmarkStages):
 
     def __init__(self, landmarker: TrackingLandmarker | FaceLandmarker, retargeter: Retargeter, size: int,
                  margin: float, stats: RunStats, smoothing: OneEuroOptions = OneEuroOptions(),
-                 controls: Controls | None = None, options: PipelineOptions = PipelineOptions()):
+                 controls: Controls | None = None, options: PipelineOptions = PipelineOptions(),
+                 inside: MouthInside | None = None):
         super().__init__(landmarker, stats, smoothing)
         self.retargeter = retargeter
         self.size, self.margin = size, margin
@@ -40,7 +42,7 @@ class ReenactFront(LandmarkStages):
         self.options = options
         self.head_motion = HeadMotion(size, retargeter.options.calibrate_frames)
         self.motion = MotionTransfer(size, retargeter.target_neutral, options.motion,
-                                     retargeter.options.calibrate_frames)
+                                     retargeter.options.calibrate_frames, inside)
 
     def __call__(self, packet: Packet) -> Packet:
         if not self.track(packet):

@@ -301,6 +301,20 @@ class Retargeter:
                 self._restore_openings(points, wanted)
         return points.astype(np.float32), asked.astype(np.float32)
 
+    def widest_mouth(self) -> np.ndarray:
+        """The target's neutral face (478, 3) with the mouth as wide open as the target showed, clamped.
+
+        What the generator draws for it is the target's own open mouth, teeth and all
+        (:mod:`realtime.mouth_inside`).
+        """
+        points = self.target_neutral.copy()
+        for measure in self._measures:
+            if measure.name == "mouth_open":
+                self._move_to(points, measure, max(self._target_ranges["mouth_open"]))
+        if self.shapes is not None:
+            points = self.shapes.clamp(points)
+        return points.astype(np.float32)
+
     def _farther(self, raw: np.ndarray, mapped: dict) -> None:
         """Move each measure of ``raw`` (in place) to its ``mapped`` value where that lies farther from neutral.
 

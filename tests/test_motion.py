@@ -9,6 +9,8 @@ from models import face_topology as topology
 from models.face_warp import ThinPlateSpline, area_change, coarse_map, warp_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, pose_basis, rotation
 from realtime.motion_transfer import MIN_AREA_CHANGE, MIN_LID_GAP, HeadPose, MotionOptions, MotionTransfer
+from realtime.mouth_inside import DARK, MouthInside
+from realtime.retarget import Retargeter
 from tests.fakes import ListSource
 
 
@@ -207,6 +209,62 @@ def test_a_carried_mouth_opening_shows_a_dark_inside_and_a_drawn_one_does_not(sh
     assert shaded[centre[1], centre[0]].sum() < 0.8 * plain[centre[1], centre[0]].sum()
     np.testing.assert_array_equal(shaded[:100], cv2.remap(photo, warp.map_x, warp.map_y, cv2.INTER_LINEAR,
                                                            borderMode=cv2.BORDER_REPLICATE)[:100])
+
+
+def _shut(points: np.ndarray) -> np.ndarray:
+    """``points`` with the lower lip raised until the inner lips touch (a tenth of a pixel apart)."""
+    shut = points.copy()
+    shut[list(topology.LOWER_LIP), 1] -= shut[topology.INNER_LIP_LOWER, 1] - shut[topology.INNER_LIP_UPPER, 1] - 0.1
+    return shut
+
+
+def test_a_mouth_drawn_shut_opens_whole_when_carried_and_stays_shut_when_not(shipped_metadata):
+    # At a grin's onset the generator still draws shut lips while the driver's are apart: the
+    # spline through two points a tenth of a pixel apart, pulled ten apart, used to fold, and
+    # the whole carry was dropped (the output kept a shut mouth while the driver grinned).
+    drawn = _shut(shipped_metadata.neutral.astype(np.float64))
+    wanted = drawn.copy()
+    wanted[list(topology.LOWER_LIP), 1] += 10.0
+    motion = _calibrated(shipped_metadata)
+    warp = motion.warp(drawn, wanted)
+    assert (motion.frames, motion.fallbacks) == (1, 0)
+    assert area_change(np.dstack([warp.map_x, warp.map_y])[::4, ::4]).min() > MIN_AREA_CHANGE
+    motion.warp(drawn, drawn)  # shut and left shut: nothing parted to squeeze
+    assert (motion.frames, motion.fallbacks) == (2, 0)
+
+
+def test_the_widest_mouth_is_the_targets_own_and_the_shipped_generator_draws_teeth_in_it(shipped_metadata):
+    from models.default_model import generator_path
+    from models.sketch import render_sketch
+    from realtime.generator_runner import GeneratorOptions, GeneratorRunner
+
+    widest = Retargeter.for_model(shipped_metadata).widest_mouth()
+    low, high = shipped_metadata.expression_ranges["mouth_open"]
+    assert 0.8 * high < topology.mouth_opening(widest) <= high + 1e-3  # clamped into his shapes, still near his widest
+    runner = GeneratorRunner.from_file(GeneratorOptions(generator_path(None), num_threads=1))
+    inside = MouthInside(runner.generate(render_sketch(widest, runner.size)), widest)
+    # Just under the upper inner lip, his upper teeth: far lighter than the dark beyond the drawn opening.
+    x, y = np.round(widest[topology.INNER_LIP_UPPER, :2] + (0, 3)).astype(int)
+    assert inside.image[y, x].astype(int).sum() > 2 * sum(DARK)
+
+
+def test_the_mouth_inside_hangs_from_the_upper_lip_at_the_drawn_scale(shipped_metadata):
+    points = Retargeter.for_model(shipped_metadata).widest_mouth().astype(np.float64)
+    y, x = np.mgrid[:256, :256]
+    image = np.dstack([x, y, np.full_like(x, 128)]).astype(np.uint8)  # each pixel's colour says where it is
+    inside = MouthInside(image, points)
+    centre = points[list(topology.LIPS_INNER), :2].mean(0)
+    moved = points.copy()
+    moved[:, :2] = (points[:, :2] - centre) * 1.5 + centre + (7.0, 5.0)  # the mouth wider and lower
+    fill = inside.fill(moved, 60, 100, 140, 120)
+    middle = (moved[topology.INNER_LIP_UPPER, :2] + moved[topology.INNER_LIP_LOWER, :2]) / 2
+    sx, sy = np.round(middle).astype(int)
+    expected = (middle - (7.0, 5.0) - centre) / 1.5 + centre  # the drawn mouth's middle
+    np.testing.assert_allclose(fill[sy - 100, sx - 60, :2], expected, atol=1.5)
+    # Twice as deep below the upper lip as the drawn opening went: the dark beyond it.
+    opening = moved[topology.INNER_LIP_LOWER, 1] - moved[topology.INNER_LIP_UPPER, 1]
+    deep = np.round(moved[topology.INNER_LIP_UPPER, :2] + (0, 2 * opening)).astype(int)
+    assert tuple(fill[deep[1] - 100, deep[0] - 60]) == DARK
 
 
 def test_the_head_turn_is_scaled_by_its_gain_and_held_at_the_bound(shipped_metadata):
