@@ -39,7 +39,7 @@ from models.face_warp import area_change, coarse_map, dense_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, pose_basis, rotation
 from models.options import require
 from models.shape_space import LANDMARK_COUNT
-from realtime.mouth_inside import DARK, MouthInside
+from realtime.mouth_inside import DARK, MouthInside, inner_mouth_mask
 from realtime.retarget import Calibration
 
 # The face's control points: every other oval point, the brows' upper edges, the eyes' corners
@@ -298,22 +298,20 @@ class MotionTransfer:
         opened, shown = topology.mouth_opening(moved), max(topology.mouth_opening(drawn), MOUTH_SHUT)
         if opened <= shown:
             return None, (0, 0), None
-        moved = moved[:, :2]
+        placed = moved[:, :2]  # where the points land in the picture sent on, in-plane motion included
         if after is not None:
-            moved = moved @ np.asarray(after)[:, :2].T + np.asarray(after)[:, 2]
-        inner = moved[list(topology.LIPS_INNER)]
+            placed = placed @ np.asarray(after)[:, :2].T + np.asarray(after)[:, 2]
+        inner = placed[list(topology.LIPS_INNER)]
         softness = MOUTH_SHADE_SOFTNESS * self.size / 256
         margin = int(np.ceil(3 * softness)) + 1
         left, top = np.clip(np.floor(inner.min(0)).astype(int) - margin, 0, self.size - 1)
         right, bottom = np.clip(np.ceil(inner.max(0)).astype(int) + margin + 1, 1, self.size)
         if right <= left or bottom <= top:
             return None, (0, 0), None
-        shade = np.zeros((bottom - top, right - left), np.float32)
-        cv2.fillPoly(shade, [np.round((inner - (left, top)) * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-        shade = cv2.GaussianBlur(shade, (0, 0), softness)
+        shade = inner_mouth_mask((bottom - top, right - left), inner - (left, top), softness)
         fill = None
         if self.inside is not None:
-            fill = self.inside.fill(moved, int(left), int(top), int(right - left), int(bottom - top))
+            fill = self.inside.fill(placed, int(left), int(top), int(right - left), int(bottom - top))
         return shade * np.float32(MOUTH_SHADE_STRENGTH * (opened - shown) / opened), (int(left), int(top)), fill
 
     def _fold_free(self, drawn: np.ndarray, wanted: np.ndarray,

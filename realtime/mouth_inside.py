@@ -25,6 +25,14 @@ DARK = (30, 25, 60)  # BGR: the dark red-brown of a mouth's inside, beyond what 
 _EDGE = 1.5
 
 
+def inner_mouth_mask(shape: tuple[int, int], inner: np.ndarray, softness: float) -> np.ndarray:
+    """0-1 weights (float32, ``shape``) of the inner lips' polygon ``inner`` (in the mask's pixels,
+    drawn to a quarter pixel, anti-aliased), its edge blurred by ``softness`` pixels."""
+    mask = np.zeros(shape, np.float32)
+    cv2.fillPoly(mask, [np.round(np.asarray(inner) * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
+    return cv2.GaussianBlur(mask, (0, 0), softness)
+
+
 def _mouth_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
     """The mouth's own axes: right inner corner, unit axis to the left one, its normal (down), width,
     and the upper inner lip as (fraction along the axis, depth below it) samples, in that order."""
@@ -49,10 +57,7 @@ class MouthInside:
     def __init__(self, image: np.ndarray, points: np.ndarray):
         points = np.asarray(points, np.float64)
         size = image.shape[0]
-        inner = points[list(topology.LIPS_INNER), :2]
-        mask = np.zeros(image.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round(inner * 4).astype(np.int32)], 1.0, cv2.LINE_AA, shift=2)
-        mask = cv2.GaussianBlur(mask, (0, 0), _EDGE * size / 256)[..., None]
+        mask = inner_mouth_mask(image.shape[:2], points[list(topology.LIPS_INNER), :2], _EDGE * size / 256)[..., None]
         self.image = (image * mask + np.float32(DARK) * (1.0 - mask)).astype(np.uint8)
         self._frame = _mouth_frame(points)
 
