@@ -400,7 +400,10 @@ def test_the_swap_by_re_enactment_runs_with_the_swaps_carry():
     from realtime.stats import RunStats
 
     runner = GeneratorRunner.from_file(GeneratorOptions(DEFAULT_GENERATOR))
-    with live_landmarker() as landmarker:
-        swap_front, _ = build_stages(runner, landmarker, RunStats(), mode="swap")
-        reenact_front, _ = build_stages(runner, landmarker, RunStats())
+    with live_landmarker() as for_swap, live_landmarker() as for_reenact:
+        swap_front, _ = build_stages(runner, for_swap, RunStats(), mode="swap")
+        reenact_front, _ = build_stages(runner, for_reenact, RunStats())
     assert swap_front.motion.options == SWAP_MOTION != reenact_front.motion.options
+    # Re-enactment reads the driver in the detector's framing, as prepare read the target; a swap,
+    # which pastes into the driver's face oval, in the tracked one, where that oval reads larger.
+    assert for_reenact.redetect and not for_swap.redetect

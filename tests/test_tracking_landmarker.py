@@ -5,7 +5,7 @@ import pytest
 
 from models import face_topology as topology
 from models.errors import UserError
-from models.landmarker import LIVE_OPTIONS, FaceLandmarker
+from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
 from models.tracking_landmarker import TrackingLandmarker, detector_anchors, live_landmarker
 from realtime.stages import PipelineOptions
 from tests.fakes import read_sample
@@ -87,6 +87,21 @@ def test_the_landmark_stage_is_chosen_by_name():
         live_landmarker("mediapipe")
     with pytest.raises(UserError, match="got --landmarker"):
         PipelineOptions(landmarker="mediapipe")
+
+
+def test_the_live_stage_frames_the_face_by_the_detector_in_every_frame_as_prepare_does(clip):
+    # prepare reads the target's footage with the Tasks API looking for two faces, so its detector
+    # frames every frame; the live stage reads the driver the same way, not in the tracked region.
+    image_mode = LandmarkerOptions(max_faces=1, pose=False, blendshapes=False, video_mode=False)
+    with FaceLandmarker(image_mode) as tasks, live_landmarker() as live, TrackingLandmarker(smooth=False) as tracking:
+        truth, framed, tracked = (_points(landmarker, clip) for landmarker in (tasks, live, tracking))
+        assert live.detector_runs == len(clip) and tracking.detector_runs == 1
+
+    def deviation(faces):
+        return np.mean([np.linalg.norm(face.points[:, :2] - true.points[:, :2], axis=1).mean()
+                        / topology.inter_ocular(true.points) for face, true in zip(faces, truth)])
+    assert deviation(framed) <= 0.002  # of the inter-ocular distance
+    assert deviation(tracked) > 5 * deviation(framed)
 
 
 def test_the_live_stage_leaves_the_graphs_smoothing_to_the_loop_and_follows_a_jump_at_once(clip):
