@@ -373,6 +373,25 @@ def test_a_recalibration_keeps_the_old_neutral_until_the_new_one_is_complete(shi
     assert angles(pose(turned)[0])[0] == pytest.approx(0, abs=0.1)
 
 
+def test_a_brow_rises_at_most_so_far_above_its_lid_and_a_frown_is_left_alone(shipped_metadata):
+    from realtime.motion_transfer import MAX_BROW_RISE
+
+    neutral = shipped_metadata.neutral.astype(np.float64)
+    iod = topology.inter_ocular(neutral)
+    brows, lid = list(topology.LEFT_BROW_UPPER), topology.LEFT_EYE_UPPER
+    most = MAX_BROW_RISE * (neutral[lid, 1] - neutral[brows, 1])  # each point's own bound
+    assert np.all((0.08 * iod < most) & (most < 0.4 * iod))  # between the cases below
+    transfer = _calibrated(shipped_metadata, MotionOptions())
+    for shift, risen in ((-0.035, 0.07 * iod),  # raised a little: amplified twice, whole
+                         (-0.25, most),  # raised far: held at the bound
+                         (0.03, -0.06 * iod)):  # lowered (a frown): amplified, not bounded
+        wanted = neutral.copy()
+        wanted[brows, 1] += shift * iod
+        moved = transfer.destination(neutral, wanted)
+        assert moved[lid, 1] == pytest.approx(neutral[lid, 1])
+        np.testing.assert_allclose(neutral[brows, 1] - moved[brows, 1], risen, atol=1e-6)
+
+
 def test_the_swap_carries_less_than_re_enactment_and_its_brows_unamplified(shipped_metadata):
     from realtime.reenact_swap_stages import SWAP_MOTION
 
@@ -380,15 +399,15 @@ def test_the_swap_carries_less_than_re_enactment_and_its_brows_unamplified(shipp
     iod = topology.inter_ocular(neutral)
     brows = list(topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER)
     wanted = neutral.copy()
-    wanted[brows, 1] -= 0.05 * iod  # raised brows
+    wanted[brows, 1] -= 0.04 * iod  # raised brows
     wanted[topology.MOUTH_LEFT, 0] += 0.05 * iod  # a corner pulled out
     carried = {}
     for name, options in (("reenact", MotionOptions()), ("swap", SWAP_MOTION)):
         moved = _calibrated(shipped_metadata, options).destination(neutral, wanted)
         carried[name] = (np.mean(neutral[brows, 1] - moved[brows, 1]) / iod,
                          (moved[topology.MOUTH_LEFT, 0] - neutral[topology.MOUTH_LEFT, 0]) / iod)
-    assert carried["reenact"] == pytest.approx((0.10, 0.05), abs=1e-6)  # brows amplified twice
-    assert carried["swap"] == pytest.approx((0.7 * 0.05, 0.7 * 0.05), abs=1e-6)
+    assert carried["reenact"] == pytest.approx((0.08, 0.05), abs=1e-6)  # brows amplified twice
+    assert carried["swap"] == pytest.approx((0.7 * 0.04, 0.7 * 0.05), abs=1e-6)
 
 
 def test_the_swap_by_re_enactment_runs_with_the_swaps_carry():
