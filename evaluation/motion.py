@@ -58,6 +58,8 @@ def _floor(measure: str) -> float:
 def _changes(samples: list[dict | None], measure: str, neutral_frames: int) -> np.ndarray:
     """The measure over the clip minus its neutral (NaN where no face); the neutral is the first frames' median."""
     values = np.array([np.nan if s is None else s[measure] for s in samples], np.float64)
+    if not np.isfinite(values).any():
+        return values  # never measured (no face, or a stage without this measure)
     first = values[:max(neutral_frames, 1)]
     neutral = np.nanmedian(first) if np.isfinite(first).any() else np.nanmedian(values)
     return values - neutral

@@ -307,6 +307,53 @@ class TrackingLandmarker:
                       _rotation(points[EYE_LINE[0], :2], points[EYE_LINE[1], :2]))
 
 
+# The 146 of the 478 points MediaPipe's blendshape network reads, and its 52 scores' names in its
+# output order (``face_blendshapes_graph.cc``).
+BLENDSHAPE_POINTS = (
+    0, 1, 4, 5, 6, 7, 8, 10, 13, 14, 17, 21, 33, 37, 39, 40, 46, 52, 53, 54, 55, 58, 61, 63, 65, 66, 67, 70, 78, 80,
+    81, 82, 84, 87, 88, 91, 93, 95, 103, 105, 107, 109, 127, 132, 133, 136, 144, 145, 146, 148, 149, 150, 152, 153,
+    154, 155, 157, 158, 159, 160, 161, 162, 163, 168, 172, 173, 176, 178, 181, 185, 191, 195, 197, 234, 246, 249,
+    251, 263, 267, 269, 270, 276, 282, 283, 284, 285, 288, 291, 293, 295, 296, 297, 300, 308, 310, 311, 312, 314,
+    317, 318, 321, 323, 324, 332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377, 378, 379, 380, 381, 382,
+    384, 385, 386, 387, 388, 389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466, 468, 469, 470, 471, 472, 473,
+    474, 475, 476, 477)
+BLENDSHAPE_NAMES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight", "cheekPuff",
+    "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight",
+    "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight",
+    "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight",
+    "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
+    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker",
+    "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
+    "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight")
+
+
+class BlendshapeNetwork:
+    """MediaPipe's blendshape network on LiteRT: the Tasks API's 52 scores, from any face's 478 points.
+
+    The Tasks API runs it on the points it found in a picture; run on points the loop made
+    itself (a retargeted face, where the warp sends the drawn one), it says how MediaPipe would
+    read a face with those landmarks, so a motion's loss can be followed stage by stage
+    (``python -m benchmarks.motion_stages``).
+    """
+
+    def __init__(self, num_threads: int = 1):
+        with zipfile.ZipFile(landmarker_path()) as task:
+            self._network = _interpreter(task.read("face_blendshapes.tflite"), num_threads)
+        self._input = self._network.get_input_details()[0]["index"]
+        self._output = self._network.get_output_details()[0]["index"]
+
+    def scores(self, points: np.ndarray) -> dict[str, float]:
+        """Every blendshape's score for (478, 2+) points, in pixels of any one picture or crop."""
+        chosen = np.asarray(points, np.float32)[list(BLENDSHAPE_POINTS), :2]
+        if not np.isfinite(chosen).all():
+            raise ValueError("got points with NaN or infinity, expected a face's 478 landmarks")
+        self._network.set_tensor(self._input, chosen[None])
+        self._network.invoke()
+        return dict(zip(BLENDSHAPE_NAMES, self._network.get_tensor(self._output).reshape(-1).tolist()))
+
+
 LANDMARKERS = ("litert", "tasks")
 DEFAULT_LANDMARKER = "litert"
 

@@ -98,6 +98,7 @@ class FaceWarp:
     mouth_shade: np.ndarray | None = None
     shade_at: tuple[int, int] = (0, 0)
     mouth_fill: np.ndarray | None = None
+    moved: np.ndarray | None = None  # where the drawn face's points (478, 3) go, before the in-plane motion
 
     def apply(self, face: np.ndarray) -> np.ndarray:
         """The face moved, and the inside of a carried mouth opening filled."""
@@ -301,7 +302,7 @@ class MotionTransfer:
         if coarse is None:
             return None
         map_x, map_y = dense_maps(coarse, (self.size, self.size))
-        return FaceWarp(map_x, map_y, *self._mouth_shade(drawn, moved, after))
+        return FaceWarp(map_x, map_y, *self._mouth_shade(drawn, moved, after), moved=moved)
 
     def _mouth_shade(self, drawn: np.ndarray, moved: np.ndarray, after: np.ndarray | None
                      ) -> tuple[np.ndarray | None, tuple[int, int], np.ndarray | None]:

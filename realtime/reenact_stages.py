@@ -56,13 +56,14 @@ class ReenactFront(LandmarkStages):
                 self.motion.scales = self.controls.motion_scales()
             packet.alignment = alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = alignment.apply(packet.points)
-            packet.target_aligned, asked = self.retargeter.retarget(self.motion.frontalise(packet.driver_aligned))
+            frontal = self.motion.frontalise(packet.driver_aligned)
+            packet.target_aligned, packet.asked = self.retargeter.retarget(frontal)
             packet.head_motion = self.head_motion(alignment.matrix) if self.options.follow_head else None
         with self._time("sketch", packet):
             packet.sketch = render_sketch(packet.target_aligned, self.size)
         if self.retargeter.driver_neutral is not None:  # calibrated, if only provisionally
             with self._time("motion", packet):
-                packet.face_warp = self.motion.warp(packet.target_aligned, asked, packet.head_motion)
+                packet.face_warp = self.motion.warp(packet.target_aligned, packet.asked, packet.head_motion)
         return packet
 
 

@@ -75,6 +75,7 @@ class Packet:
     points: np.ndarray | None = None  # smoothed landmarks, frame pixels
     driver_aligned: np.ndarray | None = None  # the driver's landmarks in the model's crop
     target_aligned: np.ndarray | None = None  # retargeted landmarks drawn into the sketch
+    asked: np.ndarray | None = None  # the face the driver's expression asks for, before the clamp (re-enactment)
     sketch: np.ndarray | None = None
     head_motion: np.ndarray | None = None  # (2, 3) warp of the face: the driver's in-plane motion
     face_warp: FaceWarp | None = None  # the face's move: turn, expression, head_motion (and a mouth's inside)

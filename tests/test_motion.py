@@ -355,6 +355,9 @@ def test_the_front_warps_the_face_and_the_window_keys_turn_it_down_to_the_in_pla
         assert controls.motion_scales() == (0.0, 0.0)
         for packet in packets:  # the same frames again, calibrated now
             packet = back.generate(front(Packet(packet.frame)))
+            # The face the driver asks for is kept on the packet; the warp sends the drawn points nowhere.
+            assert packet.asked.shape == packet.target_aligned.shape == (478, 3)
+            np.testing.assert_allclose(packet.face_warp.moved, packet.target_aligned, atol=1e-4)
             moved = packet.face_warp.apply(packet.generated)
             in_plane = cv2.warpAffine(packet.generated, packet.head_motion, (runner.size, runner.size),
                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

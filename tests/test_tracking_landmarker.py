@@ -6,7 +6,7 @@ import pytest
 from models import face_topology as topology
 from models.errors import UserError
 from models.landmarker import LIVE_OPTIONS, FaceLandmarker, LandmarkerOptions
-from models.tracking_landmarker import TrackingLandmarker, detector_anchors, live_landmarker
+from models.tracking_landmarker import BlendshapeNetwork, TrackingLandmarker, detector_anchors, live_landmarker
 from realtime.stages import PipelineOptions
 from tests.fakes import read_sample
 
@@ -112,3 +112,23 @@ def test_the_live_stage_leaves_the_graphs_smoothing_to_the_loop_and_follows_a_ju
     shift = [float(np.median(faces[-1].points[:, 0] - faces[-2].points[:, 0])) for faces in (raw, graphs)]
     assert shift[0] == pytest.approx(12.0, abs=1.0)  # the whole jump, at once
     assert shift[1] < shift[0] - 0.5  # the graph's filter holds part of it back
+
+
+def test_the_blendshape_network_on_points_gives_the_tasks_apis_scores(clip):
+    # On the points the Tasks API found, its own scores, name for name; on a face the loop moved
+    # (here the mouth opened by hand), what MediaPipe would read of it.
+    image_mode = LandmarkerOptions(max_faces=1, video_mode=False)
+    network = BlendshapeNetwork()
+    with FaceLandmarker(image_mode) as tasks:
+        faces = [tasks.detect(image) for image in clip[::15]]
+    height, width = clip[0].shape[:2]
+    for face in faces:
+        mine = network.scores(face.points[:, :2] * (width, height))
+        assert set(face.blendshapes) == set(mine)
+        assert max(abs(mine[name] - score) for name, score in face.blendshapes.items()) < 1e-3
+    points = faces[0].points[:, :2] * (width, height)
+    opened = points.copy()
+    opened[list(topology.LOWER_LIP + (152,)), 1] += 0.3 * topology.inter_ocular(points)  # the jaw dropped
+    assert network.scores(opened)["jawOpen"] > network.scores(points)["jawOpen"] + 0.2
+    with pytest.raises(ValueError, match="NaN"):
+        network.scores(np.full((478, 2), np.nan))
