@@ -16,9 +16,10 @@ and does in numpy what the graph does around them:
 3. **Tracking**: the next frame's region is the box of these (unsmoothed) points, squared
    on its long side, scaled by 1.5 and turned by the eye line (landmarks 33 to 263). With
    ``redetect`` (the live loop's stage) the detector frames the face in every frame instead,
-   as the Tasks API's image mode does, and the tracked region is used only where it finds
-   none: the landmark network reads a face differently in the two framings (see
-   :func:`live_landmarker`).
+   as the Tasks API's image mode does (the most confident face near the tracked region, so a
+   second face coming into the frame is not taken for it), and the tracked region is used
+   only where it finds none: the landmark network reads a face differently in the two
+   framings (see :func:`live_landmarker`).
 4. **Smoothing** (``smooth=True``, the default): the returned points go through the One-Euro
    filter the Tasks API applies in video mode to a single face (min cutoff 0.05, beta 80, in
    units of the face's size), reset whenever no face is found. The live loop turns it off
@@ -220,7 +221,7 @@ class TrackingLandmarker:
             raise RuntimeError("TrackingLandmarker used after close()")
         check_frame(image_bgr)
         timestamp = self._clock.next(timestamp_ms)  # as the Tasks API's, for the smoothing
-        region = self._detect_face(image_bgr) if self.redetect or self._region is None else None
+        region = self._detect_face(image_bgr, self._region) if self.redetect or self._region is None else None
         if region is None:
             region = self._region
         points = self._landmarks_in_region(image_bgr, region) if region is not None else None
@@ -245,7 +246,9 @@ class TrackingLandmarker:
 
     # ------------------------------------------------------------------ the detector
 
-    def _detect_face(self, image_bgr: np.ndarray) -> Region | None:
+    def _detect_face(self, image_bgr: np.ndarray, near: Region | None = None) -> Region | None:
+        """The most confident face's region; with ``near`` (the tracked one), the most confident of those
+        within half its width of it, or None (someone else in the frame is not taken for the face)."""
         self.detector_runs += 1
         height, width = image_bgr.shape[:2]
         side = max(width, height)
@@ -266,13 +269,16 @@ class TrackingLandmarker:
         sizes = raw[:, 2:4] / DETECTOR_SIZE
         boxes = np.hstack([centres - sizes / 2, centres + sizes / 2])
         keypoints = raw[:, 4:16].reshape(-1, 6, 2) / DETECTOR_SIZE + anchors[:, None, :]
-        box, points, _ = _weighted_nms(boxes, keypoints, scores)[0]  # the most confident face
-        # From the letterboxed square back to frame pixels.
-        corners = box.reshape(2, 2) * side + (left, top)
-        eyes = points[:2] * side + (left, top)
-        (x0, y0), (x1, y1) = corners
-        return Region((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * ROI_SCALE, (y1 - y0) * ROI_SCALE,
-                      _rotation(eyes[0], eyes[1]))
+        regions = []
+        for box, points, _ in _weighted_nms(boxes, keypoints, scores):  # the most confident first
+            # From the letterboxed square back to frame pixels.
+            (x0, y0), (x1, y1) = box.reshape(2, 2) * side + (left, top)
+            eyes = points[:2] * side + (left, top)
+            regions.append(Region((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * ROI_SCALE, (y1 - y0) * ROI_SCALE,
+                                  _rotation(eyes[0], eyes[1])))
+        if near is not None:
+            regions = [r for r in regions if math.hypot(r.cx - near.cx, r.cy - near.cy) <= near.width / 2]
+        return regions[0] if regions else None
 
     # ------------------------------------------------------------------ the landmark network
 

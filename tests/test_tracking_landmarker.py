@@ -132,3 +132,25 @@ def test_the_blendshape_network_on_points_gives_the_tasks_apis_scores(clip):
     assert network.scores(opened)["jawOpen"] > network.scores(points)["jawOpen"] + 0.2
     with pytest.raises(ValueError, match="NaN"):
         network.scores(np.full((478, 2), np.nan))
+
+
+def test_the_live_stage_keeps_the_face_it_follows_when_a_more_confident_one_comes_in(clip):
+    import cv2
+
+    def face(image, side):  # the sample's face, cut square and scaled to side x side
+        return cv2.resize(image[30:180, 98:248], (side, side))
+
+    def frame(image, second):
+        canvas = np.full((220, 380, 3), 90, np.uint8)
+        canvas[30:190, :160] = face(image, 160)  # the face followed, on the left
+        if second:
+            canvas[:, 160:] = face(image, 220)  # a second, larger one comes in on the right
+        return canvas
+
+    frames = [frame(clip[0], False)] + [frame(image, True) for image in clip[:10]]
+    with TrackingLandmarker(smooth=False) as plain:
+        assert plain.detect(frames[1]).points[:, 0].mean() > 160  # the detector alone takes the larger face
+    with live_landmarker() as live:
+        faces = _points(live, frames)
+        assert live.detector_runs == len(frames)
+    assert all(face is not None and face.points[:, 0].max() < 160 for face in faces)  # still the first face
