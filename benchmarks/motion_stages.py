@@ -63,11 +63,10 @@ def stage_motion(clip: str, model: Path | None = None) -> dict:
             packet = back(front(Packet(frame)))
             driver.append(motion_sample(checker.detect(frame.image)))
             found = checker.detect(packet.output) if packet.output is not None else None
-            height, width = packet.output.shape[:2] if packet.output is not None else (1, 1)
             warp = packet.face_warp
             for stage, points in (("landmarks", packet.points), ("asked", packet.asked),
                                   ("drawn", packet.target_aligned), ("aim", warp.moved if warp is not None else None),
-                                  ("output", found.points[:, :2] * (width, height) if found is not None else None)):
+                                  ("output", found.points if found is not None else None)):
                 stages[stage].append(sample(points))
     return {stage: compare_motion(driver, samples)["measures"] for stage, samples in stages.items()}
 

@@ -121,12 +121,11 @@ def test_the_blendshape_network_on_points_gives_the_tasks_apis_scores(clip):
     network = BlendshapeNetwork()
     with FaceLandmarker(image_mode) as tasks:
         faces = [tasks.detect(image) for image in clip[::15]]
-    height, width = clip[0].shape[:2]
     for face in faces:
-        mine = network.scores(face.points[:, :2] * (width, height))
+        mine = network.scores(face.points)  # in the frame's pixels
         assert set(face.blendshapes) == set(mine)
         assert max(abs(mine[name] - score) for name, score in face.blendshapes.items()) < 1e-3
-    points = faces[0].points[:, :2] * (width, height)
+    points = faces[0].points
     opened = points.copy()
     opened[list(topology.LOWER_LIP + (152,)), 1] += 0.3 * topology.inter_ocular(points)  # the jaw dropped
     assert network.scores(opened)["jawOpen"] > network.scores(points)["jawOpen"] + 0.2
