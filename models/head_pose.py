@@ -25,6 +25,10 @@ RIGID_POINTS = tuple(sorted(set(topology.STABLE_POINTS + (1, 4, 10, 67, 109, 338
 
 
 _GEOMETRY_METADATA = "geometry_pipeline_metadata_landmarks.binarypb"
+CANONICAL_POINTS = 468  # the canonical face's vertices: the mesh without the irises
+CAMERA_FOV_DEGREES = 63.0  # the vertical field of view MediaPipe's geometry pipeline assumes
+CAMERA_NEAR = 1.0
+_IMAGE_AXES = np.diag([1.0, -1.0, -1.0])  # the canonical face's axes (y up, z towards the camera) to the image's
 
 
 @cache
@@ -50,6 +54,61 @@ def pose_basis(task: Path | None = None) -> tuple[tuple[int, ...], np.ndarray]:
     if len(basis) < 3:
         raise ValueError(f"{task} holds {len(basis)} pose basis points, expected at least 3")
     return tuple(index for index, _ in basis), np.array([weight for _, weight in basis], np.float64)
+
+
+@cache
+def canonical_face(task: Path | None = None) -> np.ndarray:
+    """MediaPipe's canonical face (468, 3), in centimetres (x right, y up, z towards the camera).
+
+    The geometry pipeline's metadata in the landmarker's task file holds it as a mesh whose
+    vertices are x, y, z, u, v.
+    """
+    if task is None:
+        from models.landmarker_asset import landmarker_path
+        task = landmarker_path(quiet=True)
+    with zipfile.ZipFile(task) as bundle:
+        message = bundle.read(_GEOMETRY_METADATA)
+    mesh = next(value for field, value in _fields(message) if field == 1)  # GeometryPipelineMetadata.canonical_mesh
+    vertices = [struct.unpack("<f", value)[0] for field, value in _fields(mesh) if field == 3]  # Mesh3d.vertex_buffer
+    if len(vertices) != CANONICAL_POINTS * 5:
+        raise ValueError(f"{task} holds {len(vertices)} canonical mesh values, expected {CANONICAL_POINTS * 5}")
+    return np.array(vertices, np.float64).reshape(-1, 5)[:, :3]
+
+
+def facial_pose(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The head's rotation (3, 3, image axes) as MediaPipe's facial transformation matrix has it.
+
+    ``points``: the face's landmarks (478 or 468, 3) in the pixels of a ``width`` x ``height``
+    frame (z in pixel-like units). MediaPipe's geometry pipeline, redone: the points are put in
+    a 63-degree perspective camera's space, their depth and scale found in two rounds of
+    weighted Procrustes fits of the canonical face, and the canonical face fitted to them once
+    more; the rotation of that fit, turned into the image's axes (y down, z away), so
+    :func:`angles` reads it as it reads the Tasks API's matrix. The perspective matters: fitted
+    without it, a head's nod read 0.91-1.25 times MediaPipe's depending on where the face sat
+    in the frame and how near it was.
+    """
+    basis, weights = pose_basis()
+    basis, canonical = list(basis), canonical_face()[list(basis)]
+    near_height = 2.0 * CAMERA_NEAR * math.tan(0.5 * math.radians(CAMERA_FOV_DEGREES))
+    near_width = width * near_height / height
+    screen = np.asarray(points, np.float64)[:CANONICAL_POINTS] / (width, height, width)
+    screen[:, 0] = screen[:, 0] * near_width - 0.5 * near_width
+    screen[:, 1] = (1.0 - screen[:, 1]) * near_height - 0.5 * near_height
+    screen[:, 2] *= near_width
+    depth_offset = screen[:, 2].mean()
+
+    def metric(scale: float) -> np.ndarray:  # the points moved to their depth and unprojected, z flipped
+        moved = screen.copy()
+        moved[:, 2] = (moved[:, 2] - depth_offset + CAMERA_NEAR) / scale
+        moved[:, :2] *= moved[:, 2:3] / CAMERA_NEAR
+        moved[:, 2] *= -1.0
+        return moved
+
+    flipped = screen * (1.0, 1.0, -1.0)
+    first = fit_rotation(canonical, flipped[basis], weights)[1]
+    second = fit_rotation(canonical, metric(first)[basis], weights)[1]
+    turn, _ = fit_rotation(canonical, metric(first * second)[basis], weights)
+    return _IMAGE_AXES @ turn @ _IMAGE_AXES
 
 
 def _fields(message: bytes):

@@ -56,7 +56,7 @@ class ReenactFront(LandmarkStages):
                 self.motion.scales = self.controls.motion_scales()
             packet.alignment = alignment = Alignment.from_landmarks(packet.points, self.size, self.margin)
             packet.driver_aligned = alignment.apply(packet.points)
-            frontal = self.motion.frontalise(packet.driver_aligned)
+            frontal = self.motion.frontalise(packet.driver_aligned, packet.points, packet.frame.image.shape[1::-1])
             packet.target_aligned, packet.asked = self.retargeter.retarget(frontal)
             packet.head_motion = self.head_motion(alignment.matrix) if self.options.follow_head else None
         with self._time("sketch", packet):

@@ -8,10 +8,28 @@ from evaluation.motion import BLENDSHAPES, compare_motion, motion_sample
 from models import face_topology as topology
 from models.face_warp import ThinPlateSpline, area_change, coarse_map, warp_maps
 from models.head_pose import RIGID_POINTS, angles, fit_rotation, pose_basis, rotation
-from realtime.motion_transfer import MIN_AREA_CHANGE, MIN_LID_GAP, HeadPose, MotionOptions, MotionTransfer
+from realtime.motion_transfer import (
+    FLAT_PICTURE_GAIN,
+    MIN_AREA_CHANGE,
+    MIN_LID_GAP,
+    HeadPose,
+    MotionOptions,
+    MotionTransfer,
+)
 from realtime.mouth_inside import DARK, MouthInside
 from realtime.retarget import Retargeter
 from tests.fakes import ListSource
+
+# The aligned points stand for the frame's too, in the middle of a large frame: there the face is far from
+# MediaPipe's camera, and a turn of the points reads as itself (in a 256-pixel frame, 0.9 of it).
+FRAME = 4096
+SQUARE = (FRAME, FRAME)
+
+
+def _framed(points: np.ndarray) -> np.ndarray:
+    framed = np.array(points, np.float64)
+    framed[:, :2] += (FRAME - 256) / 2
+    return framed
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +141,11 @@ def test_the_pose_basis_is_mediapipes_own_and_holds_the_jaws_corners():
 def test_a_jaw_drop_nods_the_turn_but_stays_an_expression_in_the_frontal_face(shipped_metadata):
     neutral = shipped_metadata.neutral.astype(np.float64)
     pose = HeadPose(calibrate_frames=1)
-    pose(neutral)
+    pose(neutral, _framed(neutral), SQUARE)
     yawn = neutral.copy()
     jaw = [136, 365, 152, 148, 377, *topology.LOWER_LIP]
     yawn[jaw, 1] += 0.3 * topology.inter_ocular(neutral)
-    turn, frontal = pose(yawn)
+    turn, frontal = pose(yawn, _framed(yawn), SQUARE)
     assert abs(angles(turn)[1]) > 0.5  # read as MediaPipe reads it: a nod
     rigid = list(RIGID_POINTS)
     np.testing.assert_allclose(frontal[rigid], neutral[rigid], atol=1e-6)  # the skull did not move
@@ -138,12 +156,12 @@ def test_head_pose_calibrates_then_reads_the_turn_and_takes_it_out(shipped_metad
     neutral = shipped_metadata.neutral.astype(np.float64)
     pose = HeadPose(calibrate_frames=3)
     for _ in range(3):
-        turn, frontal = pose(neutral)
+        turn, frontal = pose(neutral, _framed(neutral), SQUARE)
         np.testing.assert_allclose(turn, np.eye(3), atol=1e-9)
     centre = neutral[list(RIGID_POINTS)].mean(0)
     turned = (neutral - centre) @ rotation(12, -6).T + centre + (5, -3, 0)
     turned[list(topology.LOWER_LIP), 1] += 4.0  # an expression on top of the turn
-    turn, frontal = pose(turned)
+    turn, frontal = pose(turned, _framed(turned), SQUARE)
     assert angles(turn)[:2] == pytest.approx((12, -6), abs=0.5)
     rigid = list(RIGID_POINTS)
     np.testing.assert_allclose(frontal[rigid], neutral[rigid], atol=0.5)
@@ -157,9 +175,10 @@ def test_head_pose_calibrates_then_reads_the_turn_and_takes_it_out(shipped_metad
 def _calibrated(metadata, options=MotionOptions(), turn=(0.0, 0.0)) -> MotionTransfer:
     neutral = metadata.neutral.astype(np.float64)
     motion = MotionTransfer(metadata.input_size, metadata.neutral, options, calibrate_frames=1)
-    motion.frontalise(neutral)
+    motion.frontalise(neutral, _framed(neutral), SQUARE)
     centre = neutral[list(RIGID_POINTS)].mean(0)
-    motion.frontalise((neutral - centre) @ rotation(*turn).T + centre)
+    turned = (neutral - centre) @ rotation(*turn).T + centre
+    motion.frontalise(turned, _framed(turned), SQUARE)
     return motion
 
 
@@ -183,7 +202,7 @@ def test_the_expression_carried_is_bounded_keeps_the_lids_apart_and_follows_its_
     blink[topology.RIGHT_EYE_LOWER, 1] -= 2.0
     closed = _calibrated(shipped_metadata).destination(drawn, blink)
     assert closed[topology.RIGHT_EYE_UPPER, 1] == pytest.approx(drawn[topology.RIGHT_EYE_LOWER, 1] - gap)
-    assert closed[topology.RIGHT_EYE_LOWER, 1] == drawn[topology.RIGHT_EYE_LOWER, 1]
+    assert closed[topology.RIGHT_EYE_LOWER, 1] == pytest.approx(drawn[topology.RIGHT_EYE_LOWER, 1], abs=1e-6)
     half = drawn.copy()
     half[topology.RIGHT_EYE_UPPER, 1] += 2.0
     assert _calibrated(shipped_metadata).destination(drawn, half)[topology.RIGHT_EYE_UPPER, 1] == pytest.approx(
@@ -268,13 +287,30 @@ def test_the_mouth_inside_hangs_from_the_upper_lip_at_the_drawn_scale(shipped_me
 
 
 def test_the_head_turn_is_scaled_by_its_gain_and_held_at_the_bound(shipped_metadata):
-    assert _calibrated(shipped_metadata, turn=(10, -5)).head_angles() == pytest.approx((10, -5), abs=0.3)
+    # Given FLAT_PICTURE_GAIN times over: MediaPipe reads a flat picture's turn as less than it is.
+    assert _calibrated(shipped_metadata, turn=(10, -5)).head_angles() == pytest.approx(
+        (10 * FLAT_PICTURE_GAIN, -5 * FLAT_PICTURE_GAIN), abs=0.3)
     assert _calibrated(shipped_metadata, MotionOptions(pose_gain=0.5), (10, -5)).head_angles() == pytest.approx(
-        (5, -2.5), abs=0.3)
+        (5 * FLAT_PICTURE_GAIN, -2.5 * FLAT_PICTURE_GAIN), abs=0.3)
     assert _calibrated(shipped_metadata, turn=(40, 30)).head_angles() == pytest.approx((25, 20), abs=1e-6)
     frontal = _calibrated(shipped_metadata, MotionOptions(pose_gain=0.0), (20, 10))
     drawn = shipped_metadata.neutral.astype(np.float64)
     np.testing.assert_allclose(frontal.destination(drawn, drawn), drawn)
+
+
+def test_facial_pose_is_mediapipes_facial_transformation_matrix(landmarker_image_mode, sample_images):
+    from models.head_pose import facial_pose
+
+    flip = np.diag([1.0, -1.0, -1.0])  # MediaPipe's axes (y up, z towards the camera) and the image's
+    for image in sample_images[:3]:
+        face = landmarker_image_mode.detect(image)
+        height, width = image.shape[:2]
+        mine = facial_pose(face.points, width, height)
+        np.testing.assert_allclose(flip @ mine @ flip, np.asarray(face.pose)[:3, :3] / np.linalg.norm(
+            np.asarray(face.pose)[:3, 0]), atol=1e-3)
+        # Where the face sits in the frame changes the reading: perspective, as MediaPipe has it.
+        shifted = face.points + (0.0, 0.3 * height, 0.0)
+        assert abs(angles(facial_pose(shifted, width, height))[1] - angles(mine)[1]) > 1.0
 
 
 @pytest.fixture(scope="module")
@@ -369,11 +405,11 @@ def test_a_recalibration_keeps_the_old_neutral_until_the_new_one_is_complete(shi
     centre = neutral[list(RIGID_POINTS)].mean(0)
     turned = (neutral - centre) @ rotation(10, 0).T + centre
     pose = HeadPose(calibrate_frames=2)
-    pose(neutral), pose(neutral)
+    pose(neutral, _framed(neutral), SQUARE), pose(neutral, _framed(neutral), SQUARE)
     pose.recalibrate()
-    assert angles(pose(turned)[0])[0] == pytest.approx(10, abs=0.1)  # still against the old neutral
-    pose(turned)  # the second of two: the turned face is the neutral now
-    assert angles(pose(turned)[0])[0] == pytest.approx(0, abs=0.1)
+    assert angles(pose(turned, _framed(turned), SQUARE)[0])[0] == pytest.approx(10, abs=0.1)  # the old neutral still
+    pose(turned, _framed(turned), SQUARE)  # the second of two: the turned face is the neutral now
+    assert angles(pose(turned, _framed(turned), SQUARE)[0])[0] == pytest.approx(0, abs=0.1)
 
 
 def test_a_brow_rises_at_most_so_far_above_its_lid_and_a_frown_is_left_alone(shipped_metadata):
