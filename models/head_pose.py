@@ -31,6 +31,16 @@ CAMERA_NEAR = 1.0
 _IMAGE_AXES = np.diag([1.0, -1.0, -1.0])  # the canonical face's axes (y up, z towards the camera) to the image's
 
 
+def _geometry_metadata(task: Path | None) -> tuple[Path, bytes]:
+    """The task file (None: the landmarker's own) and its geometry pipeline's metadata, serialised."""
+    if task is None:
+        from models.landmarker_asset import landmarker_path
+
+        task = landmarker_path(quiet=True)
+    with zipfile.ZipFile(task) as bundle:
+        return task, bundle.read(_GEOMETRY_METADATA)
+
+
 @cache
 def pose_basis(task: Path | None = None) -> tuple[tuple[int, ...], np.ndarray]:
     """The landmarks, and their weights, that MediaPipe fits its facial transformation matrix on.
@@ -40,12 +50,7 @@ def pose_basis(task: Path | None = None) -> tuple[tuple[int, ...], np.ndarray]:
     nose, eye corners, cheeks and the jaw's corners. The jaw's are among them, so a tracker built
     on MediaPipe reads a wide-open mouth as a few degrees of nod.
     """
-    if task is None:
-        from models.landmarker_asset import landmarker_path
-
-        task = landmarker_path(quiet=True)
-    with zipfile.ZipFile(task) as bundle:
-        message = bundle.read(_GEOMETRY_METADATA)
+    task, message = _geometry_metadata(task)
     basis = []
     for field, value in _fields(message):
         if field == 2:  # GeometryPipelineMetadata.procrustes_landmark_basis: {1: landmark_id, 2: weight}
@@ -63,11 +68,7 @@ def canonical_face(task: Path | None = None) -> np.ndarray:
     The geometry pipeline's metadata in the landmarker's task file holds it as a mesh whose
     vertices are x, y, z, u, v.
     """
-    if task is None:
-        from models.landmarker_asset import landmarker_path
-        task = landmarker_path(quiet=True)
-    with zipfile.ZipFile(task) as bundle:
-        message = bundle.read(_GEOMETRY_METADATA)
+    task, message = _geometry_metadata(task)
     mesh = next(value for field, value in _fields(message) if field == 1)  # GeometryPipelineMetadata.canonical_mesh
     vertices = [struct.unpack("<f", value)[0] for field, value in _fields(mesh) if field == 3]  # Mesh3d.vertex_buffer
     if len(vertices) != CANONICAL_POINTS * 5:
