@@ -431,6 +431,34 @@ def test_a_brow_rises_at_most_so_far_above_its_lid_and_a_frown_is_left_alone(shi
         np.testing.assert_allclose(neutral[brows, 1] - moved[brows, 1], risen, atol=1e-6)
 
 
+def test_a_raised_brow_stretches_the_skin_above_the_eye_evenly_and_the_fold_opens_with_the_lid(shipped_metadata):
+    neutral = shipped_metadata.neutral.astype(np.float64)
+    iod = topology.inter_ocular(neutral)
+    brows, lid, folds = list(topology.LEFT_BROW_UPPER), topology.LEFT_EYE_UPPER, list(topology.LEFT_LID_FOLD)
+    middle = len(folds) // 2
+    column = int(round(neutral[lid, 0]))
+    transfer = _calibrated(shipped_metadata, MotionOptions())
+
+    raised = neutral.copy()
+    raised[brows, 1] -= 0.25 * iod  # raised far: the brows rise to their bound, the lids stay
+    moved = transfer.destination(neutral, raised)
+    share = (neutral[lid, 1] - neutral[folds, 1]) / (neutral[lid, 1] - neutral[brows, 1])
+    np.testing.assert_allclose(moved[folds, 1] - neutral[folds, 1], share * (moved[brows, 1] - neutral[brows, 1]))
+    warp = transfer.warp(neutral, raised)
+    ys = np.array([moved[lid, 1], moved[folds[middle], 1], moved[brows[middle], 1]])
+    drawn = np.interp(ys, np.arange(warp.map_y.shape[0]), warp.map_y[:, column])  # where each row comes from
+    lid_band = (drawn[0] - drawn[1]) / (ys[0] - ys[1])  # drawn height per output pixel, lid to fold
+    skin_band = (drawn[1] - drawn[2]) / (ys[1] - ys[2])  # fold to brow
+    assert lid_band == pytest.approx(skin_band, rel=0.15)  # evenly, where the spline alone stretched the lid most
+
+    wide = neutral.copy()
+    wide[list(topology.LEFT_UPPER_LID), 1] -= 0.05 * iod  # eyes wide: the lid opens under a still brow,
+    moved = transfer.destination(neutral, wide)  # and the fold goes with it, less its share
+    opened = moved[lid, 1] - neutral[lid, 1]
+    assert opened < -0.04 * iod
+    np.testing.assert_allclose(moved[folds, 1] - neutral[folds, 1], (1.0 - share) * opened, atol=1e-9)
+
+
 def test_the_swap_carries_less_than_re_enactment_and_its_brows_unamplified(shipped_metadata):
     from realtime.reenact_swap_stages import SWAP_MOTION
 
