@@ -44,8 +44,8 @@ UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 3
 MOUTH_CORNERS = (MOUTH_RIGHT, MOUTH_LEFT, INNER_MOUTH_RIGHT, INNER_MOUTH_LEFT)
 RIGHT_UPPER_LID = (173, 157, 158, 159, 160, 161, 246)
 LEFT_UPPER_LID = (398, 384, 385, 386, 387, 388, 466)
-# The fold just above each upper lid (the middle of the mesh's next ring up), which the lid
-# carries with it when it opens.
+# The fold just above each upper lid (the middle of the mesh's next ring up): where a raised
+# brow's stretch of the skin above the eye begins (realtime.motion_transfer).
 RIGHT_LID_FOLD = (30, 29, 27, 28, 56)
 LEFT_LID_FOLD = (260, 259, 257, 258, 286)
 # The points an expression moves fast and little: the lids and the lips.

@@ -12,10 +12,10 @@ the way, so the clean face turns, nods and grins with the driver:
 2. **Carry the expression.** Where retargeting's unclamped face (``wanted``) lies beyond the
    drawn one, the drawn face's control points move towards it, by ``expression_gain`` and
    at most ``max_carry`` inter-ocular distances; the brows' and lids' motion amplified
-   first, the lids only ever opened, the fold above each lid held under a rising brow where an
-   even stretch of the skin puts it (not the lid the generator drew stretched most), each brow
-   point raised at most
-   ``MAX_BROW_RISE`` of its height above the lid, the irises and eye corners left as drawn.
+   first, the lids only ever opened, each brow point raised at most ``MAX_BROW_RISE`` of its
+   height above the lid, the fold above each lid held under a rising brow where an even stretch
+   of the skin puts it (not the lid the generator drew stretched most), the irises and eye
+   corners left as drawn.
 3. **Turn the head.** The moved points, with the target's depth, are turned by the driver's
    yaw and pitch (times ``pose_gain`` and ``FLAT_PICTURE_GAIN``, bounded at ``max_yaw`` /
    ``max_pitch``), projected, and
@@ -60,12 +60,12 @@ _LOWER_LIDS = (topology.RIGHT_EYE_LOWER, topology.LEFT_EYE_LOWER)
 _LIDS = _UPPER_LIDS + _LOWER_LIDS
 _STILL = _IRISES + (33, 133, 362, 263)  # the gaze and the eye corners are the generator's
 _BROWS = topology.RIGHT_BROW_UPPER + topology.LEFT_BROW_UPPER
-_BROW_LIDS = ((list(topology.RIGHT_BROW_UPPER), topology.RIGHT_EYE_UPPER),
-              (list(topology.LEFT_BROW_UPPER), topology.LEFT_EYE_UPPER))
-_FOLDS = ((list(topology.RIGHT_LID_FOLD), topology.RIGHT_EYE_UPPER, list(topology.RIGHT_BROW_UPPER),
-           [topology.RIGHT_EYE_OUTER, topology.RIGHT_EYE_INNER]),
-          (list(topology.LEFT_LID_FOLD), topology.LEFT_EYE_UPPER, list(topology.LEFT_BROW_UPPER),
-           [topology.LEFT_EYE_OUTER, topology.LEFT_EYE_INNER]))
+# Above each eye, from the bottom up: the upper lid's middle, the fold over the lid and the
+# brow's upper edge; and the eye's corners, which move with the head alone.
+_ABOVE_EYES = ((topology.RIGHT_EYE_UPPER, list(topology.RIGHT_LID_FOLD), list(topology.RIGHT_BROW_UPPER),
+                [topology.RIGHT_EYE_OUTER, topology.RIGHT_EYE_INNER]),
+               (topology.LEFT_EYE_UPPER, list(topology.LEFT_LID_FOLD), list(topology.LEFT_BROW_UPPER),
+                [topology.LEFT_EYE_OUTER, topology.LEFT_EYE_INNER]))
 RING_SCALE = 1.35  # the ring around the face, as a multiple of the oval's distance from its centre
 RING_FOLLOW = 0.5  # how much of the face's motion the ring takes (hair, neck)
 _BORDER_POINTS = 4  # fixed points along each side of the crop
@@ -233,7 +233,7 @@ def _control_points(drawn: np.ndarray, moved: np.ndarray) -> list[int]:
     Motion is counted from the eye's corners, so a nod alone brings no fold in.
     """
     control = list(CONTROL_POINTS)
-    for fold, lid, brow, corners in _FOLDS:
+    for lid, fold, brow, corners in _ABOVE_EYES:
         eye = (moved[corners, 1] - drawn[corners, 1]).mean()
         rises = (moved[brow, 1] - drawn[brow, 1]).mean() < eye
         if rises and moved[lid, 1] - drawn[lid, 1] <= eye:
@@ -302,12 +302,12 @@ class MotionTransfer:
         carry[list(_LIDS), 0] = 0.0
         lowest = drawn[lower, 1] + carry[lower, 1] - MIN_LID_GAP * topology.inter_ocular(drawn)
         carry[upper, 1] = np.minimum(carry[upper, 1], np.maximum(lowest - drawn[upper, 1], 0.0))
-        for brow, lid in _BROW_LIDS:  # a brow's rise bounded (a frown, downwards, is left alone)
+        for lid, fold, brow, _ in _ABOVE_EYES:
+            # A brow's rise bounded (a frown, downwards, is left alone).
             most = MAX_BROW_RISE * np.maximum(drawn[lid, 1] - drawn[brow, 1], 0.0)
             carry[brow, 1] = np.maximum(carry[brow, 1], min(carry[lid, 1], 0.0) - most)
-        # The fold above a lid moves with the lid and with the brow, each by its nearness (by height),
-        # as if the skin between them stretched evenly (where it is a control point: _control_points).
-        for fold, lid, brow, _ in _FOLDS:
+            # The fold moves with the lid and with the brow, each by its nearness (by height), as if
+            # the skin between them stretched evenly (where it is a control point: _control_points).
             share = (drawn[lid, 1] - drawn[fold, 1]) / np.maximum(drawn[lid, 1] - drawn[brow, 1], 1e-6)
             carry[fold, 0] = 0.0
             carry[fold, 1] = carry[lid, 1] + np.clip(share, 0.0, 1.0) * (carry[brow, 1] - carry[lid, 1])
